@@ -51,7 +51,10 @@ export class DialError extends Error {
     message: string,
     options?: ErrorOptions,
   ) {
-    super(`Cannot reach ${target.protocol}://${target.ip}:${target.port} on node "${target.node}": ${message}`, options);
+    super(
+      `Cannot reach ${target.protocol}://${target.ip}:${target.port} on node "${target.node}": ${message}`,
+      options,
+    );
   }
   /** unreachable, refused and timeout may succeed on another endpoint. */
   get retryable(): boolean {
@@ -61,5 +64,8 @@ export class DialError extends Error {
 
 export interface Dialer {
   dialStream(target: DialTarget & { protocol: "tcp" }, options?: DialOptions): Promise<ByteStream>;
-  dialDatagram(target: DialTarget & { protocol: "udp" }, options?: DialOptions): Promise<DatagramChannel>;
+  dialDatagram(
+    target: DialTarget & { protocol: "udp" },
+    options?: DialOptions,
+  ): Promise<DatagramChannel>;
 }

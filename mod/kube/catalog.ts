@@ -4,7 +4,7 @@
  */
 
 import type { StoreReader } from "./store.ts";
-import type { EndpointSlice, Endpoints, Service } from "./types.ts";
+import type { Endpoints, EndpointSlice, Service } from "./types.ts";
 
 export type PortProtocol = "TCP" | "UDP" | "SCTP";
 
@@ -142,7 +142,9 @@ export function toCatalogService(
   const rawIPs = spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : [];
   const headless = rawIPs.includes("None") && type !== "ExternalName";
   const clusterIPs = type === "ExternalName" ? [] : rawIPs.filter((ip) => ip && ip !== "None");
-  const ports: CatalogPort[] = (spec.ports ?? []).filter((p) => Number.isInteger(p?.port)).map((p) => ({
+  const ports: CatalogPort[] = (spec.ports ?? []).filter((p) => Number.isInteger(p?.port)).map((
+    p,
+  ) => ({
     name: p.name ?? "",
     port: p.port,
     protocol: protocolOf(p.protocol),
@@ -159,7 +161,9 @@ export function toCatalogService(
       if (slice.addressType === "FQDN") continue;
       const slicePorts: CatalogEndpoint["ports"] = {};
       for (const p of slice.ports ?? []) {
-        if (Number.isInteger(p?.port)) slicePorts[p.name ?? ""] = { port: p.port, protocol: protocolOf(p.protocol) };
+        if (Number.isInteger(p?.port)) {
+          slicePorts[p.name ?? ""] = { port: p.port, protocol: protocolOf(p.protocol) };
+        }
       }
       for (const e of slice.endpoints ?? []) {
         const c = e.conditions ?? {};
@@ -188,9 +192,16 @@ export function toCatalogService(
     for (const subset of endpoints.subsets ?? []) {
       const subsetPorts: CatalogEndpoint["ports"] = {};
       for (const p of subset.ports ?? []) {
-        if (Number.isInteger(p?.port)) subsetPorts[p.name ?? ""] = { port: p.port, protocol: protocolOf(p.protocol) };
+        if (Number.isInteger(p?.port)) {
+          subsetPorts[p.name ?? ""] = { port: p.port, protocol: protocolOf(p.protocol) };
+        }
       }
-      for (const [list, ready] of [[subset.addresses, true], [subset.notReadyAddresses, false]] as const) {
+      for (
+        const [list, ready] of [[subset.addresses, true], [
+          subset.notReadyAddresses,
+          false,
+        ]] as const
+      ) {
         for (const a of list ?? []) {
           if (typeof a?.ip !== "string") continue;
           out.push({

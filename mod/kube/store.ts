@@ -1,6 +1,6 @@
 /** The in-memory cluster store: every watched object by kind, with typed change events. */
 
-import { type Kind, KINDS, type KindMap, objectKey } from "./types.ts";
+import { type Kind, type KindMap, KINDS, objectKey } from "./types.ts";
 
 export type ChangeType = "added" | "modified" | "deleted";
 
@@ -48,7 +48,11 @@ export class ClusterStore implements StoreReader {
     return [...this.#objects.get(kind)!.values()] as KindMap[K][];
   }
 
-  get<K extends Kind>(kind: K, namespace: string | undefined, name: string): KindMap[K] | undefined {
+  get<K extends Kind>(
+    kind: K,
+    namespace: string | undefined,
+    name: string,
+  ): KindMap[K] | undefined {
     const key = namespace ? `${namespace}/${name}` : name;
     return this.#objects.get(kind)!.get(key) as KindMap[K] | undefined;
   }
@@ -105,7 +109,11 @@ export class ClusterStore implements StoreReader {
     });
   }
 
-  delete<K extends Kind>(kind: K, namespace: string | undefined, name: string): StoreChange<K> | undefined {
+  delete<K extends Kind>(
+    kind: K,
+    namespace: string | undefined,
+    name: string,
+  ): StoreChange<K> | undefined {
     return this.batch(() => {
       const map = this.#objects.get(kind)!;
       const key = namespace ? `${namespace}/${name}` : name;

@@ -68,7 +68,12 @@ export interface ObjectReference {
 export interface Endpoints extends KubeObject {
   subsets?: {
     addresses?: { ip: string; hostname?: string; nodeName?: string; targetRef?: ObjectReference }[];
-    notReadyAddresses?: { ip: string; hostname?: string; nodeName?: string; targetRef?: ObjectReference }[];
+    notReadyAddresses?: {
+      ip: string;
+      hostname?: string;
+      nodeName?: string;
+      targetRef?: ObjectReference;
+    }[];
     ports?: EndpointPort[];
   }[];
 }
@@ -136,7 +141,13 @@ export interface DestinationRule extends KubeObject {
 }
 
 export interface LoadBalancerSettings {
-  simple?: "ROUND_ROBIN" | "RANDOM" | "LEAST_REQUEST" | "LEAST_CONN" | "PASSTHROUGH" | "UNSPECIFIED";
+  simple?:
+    | "ROUND_ROBIN"
+    | "RANDOM"
+    | "LEAST_REQUEST"
+    | "LEAST_CONN"
+    | "PASSTHROUGH"
+    | "UNSPECIFIED";
   consistentHash?: {
     httpHeaderName?: string;
     httpCookie?: { name: string; path?: string; ttl?: string };

@@ -33,7 +33,9 @@ export function isServing(state: ServiceState): boolean {
 export class StartError extends Error {
   override name = "StartError";
   constructor(readonly service: string, cause: unknown) {
-    super(`Cannot start ${service}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`Cannot start ${service}: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
   }
 }
 
@@ -72,7 +74,10 @@ export class ServiceGroup {
           await Promise.race([
             s.stop(),
             new Promise<void>((_, rej) => {
-              timer = setTimeout(() => rej(new Error(`did not stop within ${perServiceMs} ms`)), perServiceMs);
+              timer = setTimeout(
+                () => rej(new Error(`did not stop within ${perServiceMs} ms`)),
+                perServiceMs,
+              );
             }),
           ]);
           this.log.debug("stopped", { service: s.name });

@@ -85,12 +85,18 @@ class JsonLogger implements Logger {
       msg,
     };
     for (const [k, v] of Object.entries(this.fields)) line[k] = flatten(v);
-    if (fields) for (const [k, v] of Object.entries(fields)) line[k] = flatten(v);
+    if (fields) { for (const [k, v] of Object.entries(fields)) line[k] = flatten(v); }
     let text: string;
     try {
       text = JSON.stringify(line);
     } catch (err) {
-      text = JSON.stringify({ ts: line.ts, level, component: this.component, msg, logError: String(err) });
+      text = JSON.stringify({
+        ts: line.ts,
+        level,
+        component: this.component,
+        msg,
+        logError: String(err),
+      });
     }
     this.sink(text);
   }

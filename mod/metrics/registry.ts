@@ -35,7 +35,11 @@ const NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 export class Counter implements Metric {
   readonly type = "counter";
   #values = new Map<string, number>();
-  constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[] = []) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly labelNames: readonly string[] = [],
+  ) {}
 
   inc(labels?: Labels, by = 1): void {
     const k = labelKey(this.labelNames, labels);
@@ -55,7 +59,11 @@ export class Gauge implements Metric {
   readonly type = "gauge";
   #values = new Map<string, number>();
   #collect?: (set: (value: number, labels?: Labels) => void) => void;
-  constructor(readonly name: string, readonly help: string, readonly labelNames: readonly string[] = []) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly labelNames: readonly string[] = [],
+  ) {}
 
   set(value: number, labels?: Labels): void {
     this.#values.set(labelKey(this.labelNames, labels), value);
@@ -150,7 +158,12 @@ export class Registry {
   gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge {
     return this.#get(name, () => new Gauge(name, help, labelNames), "gauge");
   }
-  histogram(name: string, help: string, labelNames: readonly string[] = [], buckets?: readonly number[]): Histogram {
+  histogram(
+    name: string,
+    help: string,
+    labelNames: readonly string[] = [],
+    buckets?: readonly number[],
+  ): Histogram {
     return this.#get(name, () => new Histogram(name, help, labelNames, buckets), "histogram");
   }
 

@@ -1,0 +1,391 @@
+/**
+ * edgemesh: the data plane of an edge Kubernetes cluster in one process — tunnel, proxy,
+ * DNS, health and gateway. This file is the command line and the only composition root.
+ * @module
+ */
+
+import { flagHelp, type FlagSpec, type FlagValues, parseArgs, UsageError } from "./mod/cli/mod.ts";
+import {
+  checkText,
+  type Config,
+  type ConfigChange,
+  ConfigWatcher,
+  defaultsYaml,
+  formatIssue,
+  parseHostPort,
+  readConfig,
+} from "./mod/config/mod.ts";
+import { createLogger, isLogLevel, type Logger, LogLevelRef } from "./mod/log/mod.ts";
+import { Registry } from "./mod/metrics/mod.ts";
+import { type Service, ServiceGroup } from "./mod/lifecycle/mod.ts";
+import { AdminServer, renderStatus } from "./mod/admin/mod.ts";
+import { VERSION, versionInfo } from "./mod/version.ts";
+
+const DEFAULT_CONFIG = "/etc/edgemesh/edgemesh.yaml";
+const DEFAULT_ADMIN = "127.0.0.1:10551";
+
+interface Command {
+  summary: string;
+  usage: string;
+  flags: Record<string, FlagSpec>;
+  run(values: FlagValues, positionals: string[]): Promise<number>;
+  /** Sub-commands ("config check"). */
+  sub?: Record<string, Command>;
+}
+
+const configFlag: FlagSpec = {
+  type: "string",
+  arg: "PATH",
+  description: `Config file (default ${DEFAULT_CONFIG}).`,
+};
+
+const COMMANDS: Record<string, Command> = {
+  agent: {
+    summary: "Run the edge agent (tunnel, proxy, DNS, health, gateway).",
+    usage: "edgemesh agent [--config PATH] [--log-level LEVEL] [--node-name NAME]",
+    flags: {
+      config: configFlag,
+      "config-if-present": {
+        type: "string",
+        arg: "PATH",
+        description: "Use this config file when it exists and --config is not given.",
+        hidden: true,
+      },
+      "log-level": {
+        type: "string",
+        arg: "LEVEL",
+        description: "error, warn, info or debug (overrides logLevel).",
+      },
+      "node-name": {
+        type: "string",
+        arg: "NAME",
+        description: "This node's name (overrides nodeName).",
+      },
+    },
+    run: runAgent,
+  },
+  config: {
+    summary: "Check a config file or print the defaults.",
+    usage: "edgemesh config <check PATH | defaults>",
+    flags: {},
+    run: () => Promise.resolve(usage("config", "a sub-command is required")),
+    sub: {
+      check: {
+        summary: "Validate a config file: prints ok, or every error with file:line:col (exit 2).",
+        usage: "edgemesh config check PATH",
+        flags: {},
+        run: configCheck,
+      },
+      defaults: {
+        summary: "Print the complete default configuration as YAML.",
+        usage: "edgemesh config defaults",
+        flags: {},
+        run: () => {
+          write(defaultsYaml());
+          return Promise.resolve(0);
+        },
+      },
+    },
+  },
+  status: {
+    summary: "Show peers, relays, services and health of the running agent.",
+    usage: "edgemesh status [--admin HOST:PORT] [--config PATH] [--json]",
+    flags: {
+      admin: {
+        type: "string",
+        arg: "HOST:PORT",
+        description: `Admin API address (default from the config, else ${DEFAULT_ADMIN}).`,
+      },
+      config: configFlag,
+      json: { type: "boolean", description: "Print the raw JSON." },
+    },
+    run: runStatus,
+  },
+  version: {
+    summary: "Print the version, Deno version and target.",
+    usage: "edgemesh version [--json]",
+    flags: { json: { type: "boolean", description: "Print JSON." } },
+    run: (values) => {
+      const v = versionInfo();
+      write(
+        values.json
+          ? JSON.stringify(v) + "\n"
+          : `edgemesh ${v.version} (deno ${v.deno}, v8 ${v.v8}, ${v.target})\n`,
+      );
+      return Promise.resolve(0);
+    },
+  },
+};
+
+const encoder = new TextEncoder();
+function write(text: string): void {
+  Deno.stdout.writeSync(encoder.encode(text));
+}
+function writeErr(text: string): void {
+  Deno.stderr.writeSync(encoder.encode(text));
+}
+
+function topHelp(): string {
+  const names = Object.keys(COMMANDS);
+  const w = Math.max(...names.map((n) => n.length)) + 4;
+  return `edgemesh ${VERSION} — the edge data plane: tunnel, proxy, DNS, health, gateway.
+
+Usage: edgemesh <command> [flags]
+
+Commands:
+${names.map((n) => `  ${n.padEnd(w)}${COMMANDS[n].summary}`).join("\n")}
+
+Run "edgemesh <command> --help" for a command's flags.
+`;
+}
+
+function commandHelp(c: Command): string {
+  let text = `${c.summary}\n\nUsage: ${c.usage}\n`;
+  if (c.sub) {
+    text += `\nSub-commands:\n${
+      Object.entries(c.sub).map(([n, s]) => `  ${n.padEnd(12)}${s.summary}`).join("\n")
+    }\n`;
+  }
+  text += `\nFlags:\n${flagHelp(c.flags)}\n`;
+  return text;
+}
+
+function usage(command: string | undefined, message: string): number {
+  const c = command ? COMMANDS[command] : undefined;
+  writeErr(
+    `edgemesh: ${message}\n${
+      c ? `Usage: ${c.usage}` : "Usage: edgemesh <command> [flags]; see edgemesh --help"
+    }\n`,
+  );
+  return 2;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+    write(topHelp());
+    return argv.length === 0 ? 2 : 0;
+  }
+  if (argv[0] === "--version") argv = ["version"];
+  const name = argv[0];
+  let cmd = COMMANDS[name];
+  if (!cmd) return usage(undefined, `unknown command "${name}"`);
+  let rest = argv.slice(1);
+  if (cmd.sub && rest.length > 0 && !rest[0].startsWith("-")) {
+    const sub = cmd.sub[rest[0]];
+    if (!sub) return usage(name, `unknown sub-command "${name} ${rest[0]}"`);
+    cmd = sub;
+    rest = rest.slice(1);
+  }
+  let parsed;
+  try {
+    parsed = parseArgs(rest, cmd.flags);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      writeErr(`edgemesh: ${err.message}\nUsage: ${cmd.usage}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (parsed.values.help) {
+    write(commandHelp(cmd));
+    return 0;
+  }
+  return await cmd.run(parsed.values, parsed.positionals);
+}
+
+async function configCheck(_values: FlagValues, positionals: string[]): Promise<number> {
+  if (positionals.length !== 1) return usage("config", "config check needs exactly one PATH");
+  const path = positionals[0];
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    writeErr(`${path}: cannot read: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const r = checkText(path, text);
+  for (const i of r.issues) (i.severity === "error" ? writeErr : write)(formatIssue(i) + "\n");
+  if (!r.config) return 2;
+  write("ok\n");
+  return 0;
+}
+
+async function runStatus(values: FlagValues): Promise<number> {
+  let admin = values.admin as string | undefined;
+  if (!admin) {
+    const r = await readConfig({
+      localFile: (values.config as string | undefined) ?? DEFAULT_CONFIG,
+    });
+    admin = r.config?.commonConfig.adminAddress ?? DEFAULT_ADMIN;
+  }
+  let doc: Record<string, unknown>;
+  try {
+    const res = await fetch(`http://${admin}/api/v1/status`, { signal: AbortSignal.timeout(3000) });
+    doc = await res.json();
+  } catch (err) {
+    writeErr(
+      `edgemesh: cannot reach the agent's admin API at ${admin}: ${(err as Error).message}\n` +
+        `Is the agent running? Give its address with --admin HOST:PORT.\n`,
+    );
+    return 1;
+  }
+  if (values.json) {
+    write(JSON.stringify(doc, null, 2) + "\n");
+    return 0;
+  }
+  write(renderStatus(doc, { color: Deno.stdout.isTerminal() }));
+  return 0;
+}
+
+function resolveNodeName(config: Config, flag: string | undefined): string {
+  return flag || config.nodeName || Deno.env.get("NODE_NAME") || Deno.hostname();
+}
+
+async function runAgent(values: FlagValues): Promise<number> {
+  const levelRef = new LogLevelRef("info");
+  const logger = createLogger({ level: levelRef });
+  const log = logger.child("agent");
+  const flagLevel = values["log-level"] as string | undefined;
+  if (flagLevel !== undefined && !isLogLevel(flagLevel)) {
+    writeErr(`edgemesh: --log-level must be error, warn, info or debug, got "${flagLevel}"\n`);
+    return 2;
+  }
+  let localFile = values.config as string | undefined;
+  if (!localFile) {
+    const candidate = (values["config-if-present"] as string | undefined) ?? DEFAULT_CONFIG;
+    localFile = candidate;
+  }
+  const flags: Record<string, unknown> = {};
+  if (flagLevel) flags.logLevel = flagLevel;
+  const sources = { localFile, flags, clusterLayer: true };
+  const first = await readConfig(sources);
+  if (!first.config) {
+    for (const i of first.issues) writeErr(formatIssue(i) + "\n");
+    writeErr(`edgemesh: invalid configuration; nothing started\n`);
+    return 2;
+  }
+  let config = first.config;
+  levelRef.level = config.logLevel;
+  if (!first.files.includes(localFile)) {
+    log.info("no config file found; running on the embedded defaults", { path: localFile });
+  }
+  for (const w of first.issues) log.warn("config warning", { issue: formatIssue(w) });
+  const nodeName = resolveNodeName(config, values["node-name"] as string | undefined);
+
+  const metrics = new Registry();
+  const startedAt = Date.now();
+  metrics.gauge("edgemesh_build_info", "Build information.", ["version", "target"]).set(1, {
+    version: VERSION,
+    target: Deno.build.target,
+  });
+  metrics.gauge("process_resident_memory_bytes", "Resident memory size in bytes.").collect((set) =>
+    set(Deno.memoryUsage().rss)
+  );
+  metrics.gauge("process_heap_used_bytes", "JS heap used in bytes.").collect((set) =>
+    set(Deno.memoryUsage().heapUsed)
+  );
+  metrics.gauge("edgemesh_uptime_seconds", "Seconds since the agent started.").collect((set) =>
+    set((Date.now() - startedAt) / 1000)
+  );
+  const reloads = metrics.counter("edgemesh_config_reloads_total", "Config reloads by result.", [
+    "result",
+  ]);
+
+  const modules: Service[] = [];
+  const group = new ServiceGroup(modules, log);
+  const adminHP = parseHostPort(config.commonConfig.adminAddress)!;
+  const admin = new AdminServer({
+    logger: logger.child("admin"),
+    metrics,
+    modules: () => group.statuses(),
+    status: () => ({
+      node: nodeName,
+      version: VERSION,
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      degraded: Object.entries(group.statuses()).filter(([, s]) => s.state === "degraded").map((
+        [n],
+      ) => n),
+      modules: group.statuses(),
+      peers: [],
+      relays: [],
+      services: [],
+      health: { group: null, members: [] },
+    }),
+  }, {
+    hostname: adminHP.host,
+    port: adminHP.port,
+    metricsPort: config.modules.edgeTunnel.metricConfig.enable
+      ? config.modules.edgeTunnel.metricConfig.port
+      : 0,
+  });
+
+  const root = new AbortController();
+  const onSignal = (sig: string) => () => {
+    if (root.signal.aborted) return;
+    log.info("stopping", { signal: sig });
+    root.abort();
+  };
+  const sigterm = onSignal("SIGTERM");
+  const sigint = onSignal("SIGINT");
+  Deno.addSignalListener("SIGTERM", sigterm);
+  Deno.addSignalListener("SIGINT", sigint);
+
+  const watcher = new ConfigWatcher(sources, config, {
+    onChange: (change: ConfigChange) => {
+      reloads.inc({ result: "applied" });
+      config = change.config;
+      const live: string[] = [];
+      const restart: string[] = [];
+      for (const path of change.changed) {
+        if (path === "logLevel") {
+          levelRef.level = change.config.logLevel;
+          live.push(path);
+        } else restart.push(path);
+      }
+      log.info("config reloaded", { applied: live, needsRestart: restart });
+    },
+    onInvalid: (issues) => {
+      reloads.inc({ result: "rejected" });
+      log.error("config change rejected; keeping the last good config", {
+        errors: issues.filter((i) => i.severity === "error").map(formatIssue),
+      });
+    },
+  });
+
+  const all = new ServiceGroup([admin], log);
+  try {
+    await all.start(root.signal);
+    await group.start(root.signal);
+  } catch (err) {
+    log.error("startup failed", { error: err });
+    await group.stop();
+    await all.stop();
+    Deno.removeSignalListener("SIGTERM", sigterm);
+    Deno.removeSignalListener("SIGINT", sigint);
+    return 1;
+  }
+  watcher.start();
+  log.info("agent ready", { node: nodeName, admin: admin.address, version: VERSION });
+
+  await new Promise<void>((resolve) =>
+    root.signal.addEventListener("abort", () => resolve(), { once: true })
+  );
+  const deadline = setTimeout(() => {
+    log.error("shutdown did not finish within 5 s; exiting");
+    Deno.exit(1);
+  }, 5000);
+  await watcher.stop();
+  await group.stop();
+  await all.stop();
+  clearTimeout(deadline);
+  Deno.removeSignalListener("SIGTERM", sigterm);
+  Deno.removeSignalListener("SIGINT", sigint);
+  log.info("stopped");
+  return 0;
+}
+
+export type { Logger };
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,55 @@
+/**
+ * The narrowest permission set the shipped agent needs, shared by `deno task compile` and the
+ * tests that run the bundle, so that a missing permission fails a test before it fails a user.
+ */
+
+/** Folders the agent reads: its config, state, resolv.conf and the kernel's views. */
+export const READ_PATHS = [
+  "/etc/edgemesh",
+  "/var/lib/edgemesh",
+  "/etc/resolv.conf",
+  "/etc/hostname",
+  "/proc",
+  "/sys",
+];
+/** Folders it writes: state only (never /etc). */
+export const WRITE_PATHS = ["/var/lib/edgemesh"];
+/** Programs it runs to manage the bridge device and interception rules. */
+export const RUN_PROGRAMS = [
+  "ip",
+  "iptables",
+  "iptables-save",
+  "iptables-restore",
+  "ip6tables",
+  "ip6tables-save",
+  "ip6tables-restore",
+];
+/** Environment variables it reads. */
+export const ENV_VARS = [
+  "NODE_NAME",
+  "NOTIFY_SOCKET",
+  "WATCHDOG_USEC",
+  "WATCHDOG_PID",
+  "KUBERNETES_PORT",
+];
+/** System information it reads. */
+export const SYS_INFO = ["hostname", "networkInterfaces", "osRelease", "loadavg"];
+
+/**
+ * Deno flags for the agent. `extraRead`/`extraWrite` add the folders a test or a custom
+ * install uses (config and state elsewhere than the defaults).
+ */
+export function agentFlags(opts: { extraRead?: string[]; extraWrite?: string[] } = {}): string[] {
+  const read = [...READ_PATHS, ...(opts.extraRead ?? [])];
+  const write = [...WRITE_PATHS, ...(opts.extraWrite ?? [])];
+  return [
+    "--unstable-net",
+    "--allow-net",
+    `--allow-read=${read.join(",")}`,
+    `--allow-write=${write.join(",")}`,
+    `--allow-run=${RUN_PROGRAMS.join(",")}`,
+    `--allow-env=${ENV_VARS.join(",")}`,
+    `--allow-sys=${SYS_INFO.join(",")}`,
+    "--allow-ffi",
+  ];
+}
