@@ -4,15 +4,28 @@ export class WaitTimeout extends Error {
   override name = "WaitTimeout";
 }
 
+export interface WaitOptions {
+  timeoutMs?: number;
+  intervalMs?: number;
+  what?: string;
+}
+
 /**
  * Polls `cond` until it returns a truthy value (returned) or the deadline passes (throws,
- * naming `what`). Errors thrown by `cond` count as "not yet".
+ * naming what was awaited). Errors thrown by `cond` count as "not yet" and are reported.
+ * Call as `waitFor(cond, "what", timeoutMs?, intervalMs?)` or `waitFor(cond, { what, timeoutMs })`.
  */
 export async function waitFor<T>(
   cond: () => T | Promise<T>,
-  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+  whatOrOptions: string | WaitOptions = {},
+  timeoutMs?: number,
+  intervalMs?: number,
 ): Promise<NonNullable<T>> {
-  const deadline = performance.now() + (opts.timeoutMs ?? 5000);
+  const o: WaitOptions = typeof whatOrOptions === "string"
+    ? { what: whatOrOptions, timeoutMs, intervalMs }
+    : whatOrOptions;
+  const limit = o.timeoutMs ?? 5000;
+  const deadline = performance.now() + limit;
   let lastErr: unknown;
   while (true) {
     try {
@@ -23,10 +36,10 @@ export async function waitFor<T>(
     }
     if (performance.now() > deadline) {
       throw new WaitTimeout(
-        `timed out after ${opts.timeoutMs ?? 5000} ms waiting for ${opts.what ?? "condition"}` +
+        `timed out after ${limit} ms waiting for ${o.what ?? "condition"}` +
           (lastErr ? ` (last error: ${(lastErr as Error).message})` : ""),
       );
     }
-    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 20));
+    await new Promise((r) => setTimeout(r, o.intervalMs ?? 10));
   }
 }
