@@ -1,0 +1,296 @@
+import {
+  deepStrictEqual as assertEquals,
+  ok as assert,
+  throws as assertThrows,
+} from "node:assert/strict";
+import { ClusterStore, type Node } from "../kube/mod.ts";
+import { nullLogger } from "../log/mod.ts";
+import { Registry } from "../metrics/mod.ts";
+import { AdmissionReviewer, type AdmissionReviewOut, type JsonPatchOp } from "./admission.ts";
+import { admissionHandler, serveAdmission } from "./admission_server.ts";
+import { AdmissionConfigError } from "./errors.ts";
+
+const fixture = (name: string) =>
+  JSON.parse(Deno.readTextFileSync(new URL(`./testdata/${name}`, import.meta.url)));
+
+/** Minimal RFC 6902 (add, remove, replace) to check that patches apply where they should. */
+function applyPatch<T>(doc: T, ops: JsonPatchOp[]): T {
+  const out = structuredClone(doc) as unknown;
+  for (const op of ops) {
+    const parts = op.path.split("/").slice(1).map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+    const last = parts.pop()!;
+    let parent = out as Record<string, unknown> | unknown[];
+    for (const p of parts) parent = (parent as Record<string, unknown>)[p] as typeof parent;
+    if (parent === undefined) throw new Error(`path ${op.path} does not exist`);
+    if (Array.isArray(parent)) {
+      const i = last === "-" ? parent.length : Number(last);
+      if (op.op === "add") parent.splice(i, 0, op.value);
+      else if (i >= parent.length) throw new Error(`index ${op.path} out of range`);
+      else if (op.op === "remove") parent.splice(i, 1);
+      else if (op.op === "replace") parent[i] = op.value;
+    } else {
+      if (op.op !== "add" && !(last in parent)) throw new Error(`path ${op.path} does not exist`);
+      if (op.op === "remove") delete parent[last];
+      else if (op.op === "add" || op.op === "replace") parent[last] = op.value;
+    }
+  }
+  return out as T;
+}
+
+function clusterNode(
+  name: string,
+  ready: "True" | "Unknown",
+  state?: "healthy" | "unhealthy",
+): Node {
+  const annotations: Record<string, string> = {};
+  if (state) {
+    annotations["edgemesh.kubeedge.io/edge-health"] = JSON.stringify({
+      state,
+      healthy: 4,
+      unhealthy: 1,
+      members: 5,
+      group: "*",
+      decidedAt: "2026-11-22T00:58:00Z",
+    });
+  }
+  return {
+    metadata: { name, annotations },
+    status: { conditions: [{ type: "Ready", status: ready }] },
+  };
+}
+
+function reviewer(opts: { alwaysReachable?: boolean; unitCheck?: boolean } = {}) {
+  const store = new ClusterStore();
+  store.upsert("nodes", clusterNode("edge-1", "Unknown", "healthy"));
+  store.upsert("nodes", clusterNode("edge-2", "Unknown", "unhealthy"));
+  store.upsert("nodes", clusterNode("edge-3", "True", "healthy"));
+  if (opts.unitCheck) {
+    store.upsert("configmaps", {
+      metadata: { name: "edge-health-config", namespace: "kube-system" },
+      data: { "unit-internal-check": "true", "check-units": "east" },
+    });
+  }
+  return new AdmissionReviewer({ store, logger: nullLogger(), metrics: new Registry() }, {
+    alwaysReachable: opts.alwaysReachable,
+  });
+}
+
+const patchOf = (r: AdmissionReviewOut): JsonPatchOp[] | undefined =>
+  r.response.patch ? JSON.parse(atob(r.response.patch)) : undefined;
+
+const taintsAfter = (name: string, alwaysReachable = false) => {
+  const review = fixture(name);
+  const r = reviewer({ alwaysReachable }).review(review);
+  assertEquals(r.response.uid, review.request.uid);
+  assertEquals(r.response.allowed, true);
+  const p = patchOf(r);
+  if (p) assertEquals(r.response.patchType, "JSONPatch");
+  return (applyPatch(review.request.object, p ?? []) as Node).spec!.taints!.map((t) =>
+    `${t.key}:${t.effect}`
+  );
+};
+
+const NS = "node.kubernetes.io/unreachable:NoSchedule";
+const NE = "node.kubernetes.io/unreachable:NoExecute";
+const EDGE = "node-role.kubernetes.io/edge:NoSchedule";
+
+Deno.test("webhook strips the unreachable NoExecute taint only when Ready is Unknown and the group voted healthy", () => {
+  assertEquals(taintsAfter("review_node_unknown_voted_healthy.json"), [EDGE, NS]);
+  assertEquals(taintsAfter("review_node_unknown_voted_unhealthy.json"), [NS, NE]);
+  assertEquals(taintsAfter("review_node_unknown_no_vote.json"), [NS, NE]);
+  assertEquals(taintsAfter("review_node_ready_true.json"), [NE]);
+  assertEquals(taintsAfter("review_node_two_unreachable_noexecute.json"), [EDGE]);
+});
+
+Deno.test("webhook with alwaysReachable strips every unreachable NoExecute taint", () => {
+  assertEquals(taintsAfter("review_node_unknown_voted_unhealthy.json", true), [NS]);
+  assertEquals(taintsAfter("review_node_unknown_no_vote.json", true), [NS]);
+  assertEquals(taintsAfter("review_node_ready_true.json", true), []);
+});
+
+Deno.test("webhook answers a node without conditions with a warning and no patch", () => {
+  const r = reviewer().review(fixture("review_node_no_conditions.json"));
+  assertEquals(r.response.allowed, true);
+  assertEquals(r.response.patch, undefined);
+  assert(r.response.warnings?.[0].includes("no Ready condition"));
+});
+
+Deno.test("webhook moves notReadyAddresses of kept nodes to addresses with correct indices", () => {
+  const review = fixture("review_endpoints_several.json");
+  const r = reviewer().review(review);
+  const after = applyPatch(review.request.object, patchOf(r)!);
+  const ips = (list?: { ip: string }[]) => list?.map((a) => a.ip);
+  assertEquals(ips(after.subsets[0].addresses), ["10.244.1.7", "10.244.3.4", "10.244.3.5"]);
+  assertEquals(ips(after.subsets[0].notReadyAddresses), ["10.244.4.9"]);
+  assertEquals(ips(after.subsets[1].addresses), ["10.244.3.6"]);
+  assertEquals(ips(after.subsets[1].notReadyAddresses), ["10.244.9.9"]);
+  assertEquals(ips(after.subsets[2].addresses), ["10.244.3.8"]);
+  assertEquals(after.subsets[2].notReadyAddresses, undefined);
+  assertEquals(after.subsets[0].addresses[1].targetRef.name, "cart-7d9f-bbbb");
+});
+
+Deno.test("webhook sets EndpointSlice conditions.ready for endpoints on kept nodes only", () => {
+  const review = fixture("review_endpointslice.json");
+  const after = applyPatch(review.request.object, patchOf(reviewer().review(review))!);
+  assertEquals(
+    after.endpoints.map((e: { conditions?: { ready?: boolean } }) => e.conditions?.ready),
+    [true, true, false, true, undefined],
+  );
+});
+
+Deno.test("webhook answers malformed reviews with an allowed response and a warning", () => {
+  const rv = reviewer();
+  for (
+    const input of [undefined, null, 42, "x", {}, { request: null }, {
+      request: { operation: "UPDATE" },
+    }]
+  ) {
+    const r = rv.review(input);
+    assertEquals(r.response.allowed, true);
+    assertEquals(r.response.patch, undefined);
+    assert(r.response.warnings?.length === 1, JSON.stringify(input));
+  }
+  const noObject = rv.review({
+    request: { uid: "u", operation: "UPDATE", resource: { resource: "nodes" } },
+  });
+  assertEquals([
+    noObject.response.uid,
+    noObject.response.allowed,
+    noObject.response.warnings?.length,
+  ], ["u", true, 1]);
+  const weird = rv.review({
+    request: {
+      uid: "u2",
+      operation: "UPDATE",
+      resource: { resource: "endpoints" },
+      object: { metadata: {}, subsets: [null, { notReadyAddresses: [null, 3, {}] }] },
+    },
+  });
+  assertEquals([weird.response.allowed, weird.response.patch], [true, undefined]);
+  const create = rv.review(fixture("review_node_create.json"));
+  assertEquals([create.response.allowed, create.response.patch], [true, undefined]);
+});
+
+Deno.test("alwaysReachable together with unit checking is refused", () => {
+  assertThrows(() => reviewer({ alwaysReachable: true, unitCheck: true }), AdmissionConfigError);
+  reviewer({ alwaysReachable: false, unitCheck: true });
+});
+
+Deno.test("admissionHandler answers a body that is not JSON with an allowed review", async () => {
+  const h = admissionHandler(reviewer());
+  const res = await h(new Request("https://x/mutate", { method: "POST", body: "{not json" }));
+  assertEquals(res.status, 200);
+  const body = await res.json();
+  assertEquals([body.kind, body.response.allowed, body.response.warnings.length], [
+    "AdmissionReview",
+    true,
+    1,
+  ]);
+});
+
+Deno.test("serveAdmission serves reviews over HTTPS", async () => {
+  const dir = await Deno.makeTempDir({ prefix: `admission-${Deno.pid}-` });
+  const ctl = new AbortController();
+  try {
+    const run = async (...args: string[]) => {
+      const out = await new Deno.Command("openssl", {
+        args,
+        stdout: "null",
+        stderr: "piped",
+        cwd: dir,
+      }).output();
+      assert(out.success, `openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
+    };
+    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    await run(
+      "req",
+      "-x509",
+      ...ec,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=test-ca",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.pem",
+    );
+    await run("req", ...ec, "-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "leaf.csr");
+    await Deno.writeTextFile(
+      `${dir}/ext.cnf`,
+      "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    );
+    await run(
+      "x509",
+      "-req",
+      "-in",
+      "leaf.csr",
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-days",
+      "1",
+      "-extfile",
+      "ext.cnf",
+      "-out",
+      "cert.pem",
+    );
+    const ca = await Deno.readTextFile(`${dir}/ca.pem`);
+    const cert = await Deno.readTextFile(`${dir}/cert.pem`);
+    const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
+    const server = serveAdmission(reviewer(), {
+      hostname: "127.0.0.1",
+      port: 0,
+      cert,
+      key: await Deno.readTextFile(`${dir}/key.pem`),
+      signal: ctl.signal,
+      onListen: resolve,
+    });
+    const addr = await listening;
+    const client = Deno.createHttpClient({ caCerts: [ca] });
+    try {
+      const res = await fetch(`https://127.0.0.1:${addr.port}/mutate`, {
+        method: "POST",
+        body: JSON.stringify(fixture("review_node_unknown_voted_healthy.json")),
+        client,
+      });
+      const body = await res.json();
+      assertEquals(JSON.parse(atob(body.response.patch)), [{
+        op: "remove",
+        path: "/spec/taints/2",
+      }]);
+    } finally {
+      client.close();
+      ctl.abort();
+      await server.finished;
+    }
+  } finally {
+    ctl.abort();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("examples/admission-webhook.yaml registers UPDATE of nodes, endpoints, endpointslices with failurePolicy Ignore", async () => {
+  const { parseAllDocuments } = await import("yaml");
+  const text = await Deno.readTextFile(
+    new URL("../../examples/admission-webhook.yaml", import.meta.url),
+  );
+  const docs = parseAllDocuments(text).map((d) => {
+    assertEquals(d.errors.length, 0);
+    return d.toJS();
+  });
+  const cfg = docs.find((d) => d.kind === "MutatingWebhookConfiguration");
+  const hooks = cfg.webhooks as {
+    failurePolicy: string;
+    admissionReviewVersions: string[];
+    rules: { operations: string[]; resources: string[] }[];
+  }[];
+  assert(
+    hooks.every((h) => h.failurePolicy === "Ignore" && h.admissionReviewVersions.includes("v1")),
+  );
+  const rules = hooks.flatMap((h) => h.rules);
+  assert(rules.every((r) => r.operations.join() === "UPDATE"));
+  assertEquals(rules.flatMap((r) => r.resources).sort(), ["endpoints", "endpointslices", "nodes"]);
+});

@@ -1,0 +1,48 @@
+/**
+ * Distributed node health (SuperEdge "edge-health", done better): each agent probes the
+ * members of its group (NodeUnit), shares Ed25519-signed verdict digests with a bounded
+ * fan-out, votes by strict majority of the group's size, serves the result as a
+ * `HealthView`, and one writer per group annotates Nodes. The admission webhook (cloud side)
+ * keeps Pods and endpoints of nodes the group votes healthy when the cloud lost them.
+ * @module
+ */
+export { Health } from "./health.ts";
+export { EXCHANGE_PATH } from "./gossip.ts";
+export type { HealthClock, HealthDeps, HealthStatus, MemberStatus, PeerAddress } from "./health.ts";
+export { effectiveFanout, HEALTH_DEFAULTS, resolveHealthOptions } from "./options.ts";
+export type { HealthOptions, ResolvedHealthOptions } from "./options.ts";
+export { generateIdentity, loadOrCreateIdentity, SignatureVerifier } from "./identity.ts";
+export type { HealthIdentity, PeerKeyLookup } from "./identity.ts";
+export { KeyPins } from "./key_pins.ts";
+export {
+  desiredAnnotations,
+  EDGE_HEALTH_ANNOTATION,
+  edgeHealthOf,
+  NODE_UNHEALTH_ANNOTATION,
+  parseEdgeHealth,
+} from "./annotations.ts";
+export type { AnnotationWriter, EdgeHealthAnnotation } from "./annotations.ts";
+export {
+  ALL_NODES_GROUP,
+  cloudReady,
+  groupOf,
+  HEALTH_CONFIG_NAME,
+  HEALTH_CONFIG_NAMESPACE,
+  NODE_UNIT_LABEL_VALUE,
+  readGroupConfig,
+  unitsOf,
+} from "./groups.ts";
+export type { Group, GroupConfig } from "./groups.ts";
+export { cloudEffect, majorityOf, vote, writerOf } from "./vote.ts";
+export type { CloudEffect, MemberDecision, VoteInput, VoteResult } from "./vote.ts";
+export { AdmissionReviewer, checkAdmissionOptions } from "./admission.ts";
+export type { AdmissionDeps, AdmissionOptions, JsonPatchOp } from "./admission.ts";
+export { admissionHandler, serveAdmission } from "./admission_server.ts";
+export type { AdmissionServerOptions } from "./admission_server.ts";
+export {
+  AdmissionConfigError,
+  HealthOptionsError,
+  HealthStartError,
+  HealthStateError,
+  WireFormatError,
+} from "./errors.ts";
