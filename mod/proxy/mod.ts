@@ -31,3 +31,10 @@ export {
 } from "./service_table.ts";
 export { type PortKind, portKind } from "./app_protocol.ts";
 export { HttpHeadError, IptablesError, ListenError } from "./errors.ts";
+export {
+  resolveSocksTarget,
+  type Socks5Deps,
+  type Socks5Options,
+  Socks5Server,
+  type Socks5Target,
+} from "./socks5.ts";
