@@ -28,3 +28,4 @@ export { FetchTransport } from "./transport_fetch.ts";
 export { ClientNodeTransport } from "./transport_client_node.ts";
 export { ApiSource } from "./api_source.ts";
 export { SNAPSHOT_FILE } from "./snapshot.ts";
+export { NodeAnnotationWriter, type NodeWriterOptions } from "./node_writer.ts";
