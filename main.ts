@@ -21,11 +21,16 @@ import { Registry } from "./mod/metrics/mod.ts";
 import { type Service, ServiceGroup } from "./mod/lifecycle/mod.ts";
 import { AdminServer, renderStatus, type RouteHandler } from "./mod/admin/mod.ts";
 import { type Dialer, DialError, type HealthView, UNKNOWN_HEALTH } from "./mod/contracts/mod.ts";
-import { BridgeDevice } from "./mod/hostnet/mod.ts";
+import { BridgeDevice, removeBridge } from "./mod/hostnet/mod.ts";
 import { ClusterState, NodeAnnotationWriter, StoreCatalog } from "./mod/kube/mod.ts";
 import { ConfigSync } from "./mod/configsync/mod.ts";
 import { Health, loadOrCreateIdentity } from "./mod/health/mod.ts";
-import { ServiceProxy, Socks5Server } from "./mod/proxy/mod.ts";
+import {
+  cleanup as cleanupIptables,
+  commandRunner,
+  ServiceProxy,
+  Socks5Server,
+} from "./mod/proxy/mod.ts";
 import { SystemdNotifier } from "./mod/systemd/mod.ts";
 import { VERSION, versionInfo } from "./mod/version.ts";
 
@@ -94,6 +99,12 @@ const COMMANDS: Record<string, Command> = {
         },
       },
     },
+  },
+  cleanup: {
+    summary: "Remove what the agent installs (iptables chains, the bridge device).",
+    usage: "edgemesh cleanup [--config PATH]",
+    flags: { config: configFlag },
+    run: runCleanup,
   },
   status: {
     summary: "Show peers, relays, services and health of the running agent.",
@@ -243,6 +254,28 @@ async function runStatus(values: FlagValues): Promise<number> {
   }
   write(renderStatus(doc, { color: Deno.stdout.isTerminal() }));
   return 0;
+}
+
+async function runCleanup(values: FlagValues): Promise<number> {
+  const r = await readConfig({
+    localFile: (values.config as string | undefined) ?? DEFAULT_CONFIG,
+  });
+  const device = r.config?.commonConfig.bridgeDeviceName ?? "edgemesh0";
+  let failed = false;
+  try {
+    const removed = await cleanupIptables(commandRunner());
+    write(`iptables: removed ${removed} edgemesh rule(s) and chain(s)\n`);
+  } catch (err) {
+    failed = true;
+    writeErr(`iptables: ${(err as Error).message}\n`);
+  }
+  try {
+    write(`${await removeBridge(device)}\n`);
+  } catch (err) {
+    failed = true;
+    writeErr(`${(err as Error).message}\n`);
+  }
+  return failed ? 1 : 0;
 }
 
 function resolveNodeName(config: Config, flag: string | undefined): string {
