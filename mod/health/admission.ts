@@ -6,12 +6,23 @@
  * back to `addresses` and sets its EndpointSlice endpoints `conditions.ready` to true.
  * `alwaysReachable` strips that taint from every node (global no-eviction). Malformed input
  * gets an allowed response with a warning, never an exception.
+ *
+ * A "healthy" annotation whose last confirmation (`refreshedAt`, or `decidedAt` for older
+ * agents) is older than `maxAnnotationAgeMs` counts as absent: a group that died entirely
+ * (power loss) no longer writes, so standard Kubernetes eviction applies again. The
+ * response then carries a warning naming the stale annotation and its age.
  */
 
 import type { Endpoints, EndpointSlice, Node, StoreReader } from "../kube/mod.ts";
-import type { Logger } from "../log/mod.ts";
+import { type Logger, LogRateLimiter } from "../log/mod.ts";
 import type { Registry } from "../metrics/mod.ts";
-import { edgeHealthOf } from "./annotations.ts";
+import {
+  type AnnotationAge,
+  annotationAge,
+  EDGE_HEALTH_ANNOTATION,
+  edgeHealthOf,
+  isStale,
+} from "./annotations.ts";
 import { AdmissionConfigError } from "./errors.ts";
 import {
   cloudReady,
@@ -26,7 +37,15 @@ export const UNREACHABLE_TAINT = "node.kubernetes.io/unreachable";
 export interface AdmissionOptions {
   /** Strip every `node.kubernetes.io/unreachable:NoExecute` taint (no eviction ever). */
   alwaysReachable?: boolean;
+  /**
+   * A healthy annotation not confirmed for this long (flag `--annotation-max-age`) counts as
+   * absent. Keep it above 2 × the agents' refresh period + a probe interval + voteTimeout
+   * (writer hand-over). Default 300000 (5 min).
+   */
+  maxAnnotationAgeMs?: number;
 }
+
+export const ADMISSION_DEFAULTS = { maxAnnotationAgeMs: 300_000 } as const;
 
 export interface AdmissionDeps {
   /** Nodes (for endpoints) and the edge-health-config ConfigMap. */
@@ -35,6 +54,8 @@ export interface AdmissionDeps {
   metrics: Registry;
   /** Namespace of `edge-health-config` (flag `--namespace`). Default "kube-system". */
   configNamespace?: string;
+  /** Wall clock in ms, compared with the annotations' times. Default Date.now. */
+  clock?: { now(): number };
 }
 
 export type JsonPatchOp =
@@ -56,8 +77,14 @@ export interface AdmissionReviewOut {
   response: AdmissionResponse;
 }
 
-/** Refuses global no-eviction together with unit checking. */
+/** Refuses a bad max age, and global no-eviction together with unit checking. */
 export function checkAdmissionOptions(options: AdmissionOptions, config: GroupConfig): void {
+  const maxAge = options.maxAnnotationAgeMs;
+  if (maxAge !== undefined && !(Number.isFinite(maxAge) && maxAge > 0)) {
+    throw new AdmissionConfigError(
+      `--annotation-max-age: ${maxAge} ms must be a duration > 0 (e.g. "5m")`,
+    );
+  }
   if (options.alwaysReachable && config.unitInternalCheck) {
     throw new AdmissionConfigError(
       `--always-reachable (global no-eviction) cannot be combined with unit checking: ConfigMap ` +
@@ -75,12 +102,71 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** True when the group keeps this node although the cloud lost it. */
-export function keptByGroup(node: Node | undefined): boolean {
-  return cloudReady(node) === "Unknown" && edgeHealthOf(node)?.state === "healthy";
+/**
+ * The group annotations as one review sees them at `now`: a "healthy" annotation counts only
+ * while fresh; each stale one met adds a warning (once per node) and its node to `stale`.
+ */
+export class GroupJudge {
+  readonly warnings: string[] = [];
+  readonly stale: string[] = [];
+  #seen = new Map<string, boolean>();
+
+  constructor(readonly now: number, readonly maxAgeMs: number) {}
+
+  /** True when the node carries a fresh "healthy" annotation. */
+  healthy(node: Node | undefined): boolean {
+    const name = node?.metadata?.name ?? "?";
+    const known = this.#seen.get(name);
+    if (known !== undefined) return known;
+    const a = edgeHealthOf(node);
+    let fresh = false;
+    if (a?.state === "healthy") {
+      const age = annotationAge(a, this.now);
+      fresh = !isStale(age, this.maxAgeMs);
+      if (!fresh) {
+        this.stale.push(name);
+        this.warnings.push(staleWarning(name, age, this.maxAgeMs));
+      }
+    }
+    this.#seen.set(name, fresh);
+    return fresh;
+  }
+
+  /** True when the group keeps the node although the cloud lost it (Ready Unknown). */
+  keeps(node: Node | undefined): boolean {
+    return cloudReady(node) === "Unknown" && this.healthy(node);
+  }
 }
 
-export function nodePatch(node: Node, alwaysReachable: boolean): Result {
+/** The warning for a stale annotation, naming it, its time and its age. */
+export function staleWarning(node: string, age: AnnotationAge, maxAgeMs: number): string {
+  const what = `node "${node}": annotation ${EDGE_HEALTH_ANNOTATION} ("healthy")`;
+  const why = !age.value
+    ? `has no ${age.field}`
+    : Number.isNaN(age.ageMs)
+    ? `has an unreadable ${age.field} "${age.value}"`
+    : age.ageMs < 0
+    ? `has ${age.field} ${age.value}, ${formatAge(-age.ageMs)} in the future (clock skew?)`
+    : `is stale: ${age.field} ${age.value} is ${formatAge(age.ageMs)} old (max ${
+      formatAge(maxAgeMs)
+    })`;
+  return `edgemesh: ${what} ${why}; treated as absent, standard eviction applies`;
+}
+
+/** "4m05s", "1h02m", "850ms". */
+export function formatAge(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = Math.floor(ms / 1000);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  return `${Math.floor(s / 3600)}h${pad(Math.floor(s / 60) % 60)}m`;
+}
+
+/** Answers "does the group keep this node (by name) although the cloud lost it?". */
+type Keeper = (node: string) => boolean;
+
+export function nodePatch(node: Node, alwaysReachable: boolean, judge: GroupJudge): Result {
   const warnings: string[] = [];
   const taints = node.spec?.taints;
   if (!Array.isArray(taints)) return { patch: [], warnings };
@@ -98,7 +184,7 @@ export function nodePatch(node: Node, alwaysReachable: boolean): Result {
         `edgemesh: node "${name}" has no Ready condition; the unreachable taint is kept`,
       );
     } else if (ready === "Unknown") {
-      strip = edgeHealthOf(node)?.state === "healthy";
+      strip = judge.healthy(node);
     }
   }
   if (!strip) return { patch: [], warnings };
@@ -109,7 +195,7 @@ export function nodePatch(node: Node, alwaysReachable: boolean): Result {
   };
 }
 
-export function endpointsPatch(ep: Endpoints, keep: (node: string) => boolean): Result {
+export function endpointsPatch(ep: Endpoints, keep: Keeper): Result {
   const patch: JsonPatchOp[] = [];
   const subsets = ep.subsets;
   if (!Array.isArray(subsets)) return { patch, warnings: [] };
@@ -139,7 +225,7 @@ export function endpointsPatch(ep: Endpoints, keep: (node: string) => boolean): 
   return { patch, warnings: [] };
 }
 
-export function endpointSlicePatch(slice: EndpointSlice, keep: (node: string) => boolean): Result {
+export function endpointSlicePatch(slice: EndpointSlice, keep: Keeper): Result {
   const patch: JsonPatchOp[] = [];
   const eps = slice.endpoints;
   if (!Array.isArray(eps)) return { patch, warnings: [] };
@@ -163,14 +249,21 @@ function b64(text: string): string {
 
 export class AdmissionReviewer {
   readonly alwaysReachable: boolean;
+  readonly maxAnnotationAgeMs: number;
   #deps: AdmissionDeps;
+  #now: () => number;
   #log: Logger;
+  #limiter: LogRateLimiter;
   #reviews;
+  #stale;
 
   /** Throws AdmissionConfigError when the options conflict with the cluster's health config. */
   constructor(deps: AdmissionDeps, options: AdmissionOptions) {
     this.#deps = deps;
     this.alwaysReachable = options.alwaysReachable ?? false;
+    this.maxAnnotationAgeMs = options.maxAnnotationAgeMs ?? ADMISSION_DEFAULTS.maxAnnotationAgeMs;
+    const clock = deps.clock ?? { now: Date.now };
+    this.#now = () => clock.now();
     checkAdmissionOptions(
       options,
       readGroupConfig(deps.store, deps.configNamespace ?? HEALTH_CONFIG_NAMESPACE),
@@ -181,9 +274,18 @@ export class AdmissionReviewer {
       "Admission reviews by resource and result (patched, unchanged, malformed)",
       ["resource", "result"],
     );
+    this.#stale = deps.metrics.counter(
+      "edgemesh_admission_stale_annotations_total",
+      "Healthy edge-health annotations ignored because they were not refreshed in time, by resource",
+      ["resource"],
+    );
+    this.#limiter = new LogRateLimiter(1, 60_000, this.#now);
   }
 
-  #keep = (name: string): boolean => keptByGroup(this.#deps.store.get("nodes", undefined, name));
+  /** For endpoints: the store's Node of that name. */
+  #keeper(judge: GroupJudge): Keeper {
+    return (name) => judge.keeps(this.#deps.store.get("nodes", undefined, name));
+  }
 
   /** Answers one AdmissionReview (already parsed JSON, or anything else). */
   review(input: unknown): AdmissionReviewOut {
@@ -219,18 +321,30 @@ export class AdmissionReviewer {
       return warn(`${resource || "object"} without metadata`);
     }
     let r: Result;
+    const judge = new GroupJudge(this.#now(), this.maxAnnotationAgeMs);
     switch (resource) {
       case "nodes":
-        r = nodePatch(obj as unknown as Node, this.alwaysReachable);
+        r = nodePatch(obj as unknown as Node, this.alwaysReachable, judge);
         break;
       case "endpoints":
-        r = endpointsPatch(obj as unknown as Endpoints, this.#keep);
+        r = endpointsPatch(obj as unknown as Endpoints, this.#keeper(judge));
         break;
       case "endpointslices":
-        r = endpointSlicePatch(obj as unknown as EndpointSlice, this.#keep);
+        r = endpointSlicePatch(obj as unknown as EndpointSlice, this.#keeper(judge));
         break;
       default:
         return warn(`resource "${resource}" is not handled`);
+    }
+    r.warnings.push(...judge.warnings);
+    for (const [i, node] of judge.stale.entries()) {
+      this.#stale.inc({ resource });
+      if (this.#limiter.allow(node) !== undefined) {
+        this.#log.warn("stale edge-health annotation ignored", {
+          resource,
+          node,
+          warning: judge.warnings[i],
+        });
+      }
     }
     this.#reviews.inc({ resource, result: r.patch.length ? "patched" : "unchanged" });
     const response: AdmissionResponse = { uid, allowed: true };

@@ -37,10 +37,16 @@ function applyPatch<T>(doc: T, ops: JsonPatchOp[]): T {
   return out as T;
 }
 
+/** When the recorded fixtures were taken: 2 min after their annotations' decidedAt. */
+const RECORDED_AT = Date.parse("2026-11-22T01:00:00Z");
+const DECIDED_AT = Date.parse("2026-11-22T00:58:00Z");
+const MIN = 60_000;
+
 function clusterNode(
   name: string,
   ready: "True" | "Unknown",
   state?: "healthy" | "unhealthy",
+  refreshedAt?: string,
 ): Node {
   const annotations: Record<string, string> = {};
   if (state) {
@@ -51,6 +57,7 @@ function clusterNode(
       members: 5,
       group: "*",
       decidedAt: "2026-11-22T00:58:00Z",
+      ...(refreshedAt ? { refreshedAt } : {}),
     });
   }
   return {
@@ -59,7 +66,15 @@ function clusterNode(
   };
 }
 
-function reviewer(opts: { alwaysReachable?: boolean; unitCheck?: boolean } = {}) {
+function reviewer(
+  opts: {
+    alwaysReachable?: boolean;
+    unitCheck?: boolean;
+    now?: number;
+    maxAnnotationAgeMs?: number;
+    metrics?: Registry;
+  } = {},
+) {
   const store = new ClusterStore();
   store.upsert("nodes", clusterNode("edge-1", "Unknown", "healthy"));
   store.upsert("nodes", clusterNode("edge-2", "Unknown", "unhealthy"));
@@ -70,9 +85,13 @@ function reviewer(opts: { alwaysReachable?: boolean; unitCheck?: boolean } = {})
       data: { "unit-internal-check": "true", "check-units": "east" },
     });
   }
-  return new AdmissionReviewer({ store, logger: nullLogger(), metrics: new Registry() }, {
-    alwaysReachable: opts.alwaysReachable,
-  });
+  const now = opts.now ?? RECORDED_AT;
+  return new AdmissionReviewer({
+    store,
+    logger: nullLogger(),
+    metrics: opts.metrics ?? new Registry(),
+    clock: { now: () => now },
+  }, { alwaysReachable: opts.alwaysReachable, maxAnnotationAgeMs: opts.maxAnnotationAgeMs });
 }
 
 const patchOf = (r: AdmissionReviewOut): JsonPatchOp[] | undefined =>
@@ -169,6 +188,123 @@ Deno.test("webhook answers malformed reviews with an allowed response and a warn
   assertEquals([weird.response.allowed, weird.response.patch], [true, undefined]);
   const create = rv.review(fixture("review_node_create.json"));
   assertEquals([create.response.allowed, create.response.patch], [true, undefined]);
+});
+
+const nodeReview = (node: Node) => ({
+  request: {
+    uid: "u-stale",
+    operation: "UPDATE",
+    resource: { resource: "nodes" },
+    object: {
+      ...node,
+      spec: { taints: [{ key: "node.kubernetes.io/unreachable", effect: "NoExecute" }] },
+    },
+  },
+});
+
+Deno.test("webhook treats a healthy annotation of an older agent (decidedAt only) older than the max age as absent", () => {
+  const review = fixture("review_node_unknown_voted_healthy.json");
+  const at = (now: number) => reviewer({ now }).review(review).response;
+  const young = at(DECIDED_AT + 5 * MIN - 1_000);
+  assertEquals(patchOf({ response: young } as AdmissionReviewOut), [{
+    op: "remove",
+    path: "/spec/taints/2",
+  }]);
+  assertEquals(young.warnings, undefined);
+  const old = at(DECIDED_AT + 5 * MIN + 1_000);
+  assertEquals([old.allowed, old.patch], [true, undefined]);
+  assertEquals(old.warnings, [
+    'edgemesh: node "edge-1": annotation edgemesh.kubeedge.io/edge-health ("healthy") is stale: ' +
+    "decidedAt 2026-11-22T00:58:00.000Z is 5m01s old (max 5m00s); treated as absent, " +
+    "standard eviction applies",
+  ]);
+  // An unhealthy or absent annotation is not worth a warning: nothing changes.
+  const unhealthy = reviewer({ now: DECIDED_AT + 60 * MIN }).review(
+    fixture("review_node_unknown_voted_unhealthy.json"),
+  );
+  assertEquals([unhealthy.response.patch, unhealthy.response.warnings], [undefined, undefined]);
+});
+
+Deno.test("webhook ages an annotation from refreshedAt, not decidedAt, and honours maxAnnotationAgeMs", () => {
+  const node = clusterNode("edge-9", "Unknown", "healthy", "2026-11-22T01:30:00.000Z");
+  const refreshed = Date.parse("2026-11-22T01:30:00Z");
+  const strips = (now: number, maxAnnotationAgeMs?: number) => {
+    const r = reviewer({ now, maxAnnotationAgeMs }).review(nodeReview(node));
+    return { strips: r.response.patch !== undefined, warnings: r.response.warnings };
+  };
+  // decidedAt is 32 min old, but the group re-confirmed it 4 min ago.
+  assertEquals(strips(refreshed + 4 * MIN), { strips: true, warnings: undefined });
+  const stale = strips(refreshed + 6 * MIN);
+  assertEquals(stale.strips, false);
+  assert(stale.warnings?.[0].includes("refreshedAt 2026-11-22T01:30:00.000Z is 6m00s old"));
+  // A longer max age (--annotation-max-age 10m) keeps protecting.
+  assertEquals(strips(refreshed + 6 * MIN, 10 * MIN).strips, true);
+  assertEquals(strips(refreshed + 11 * MIN, 10 * MIN).strips, false);
+});
+
+Deno.test("webhook distrusts annotations without a readable time or dated far in the future", () => {
+  const cases: [string, string, boolean, string | undefined][] = [
+    // [annotation value, label, strips, warning fragment]
+    ["healthy", "plain value of the oldest agents", false, "has no decidedAt"],
+    [
+      JSON.stringify({ state: "healthy", decidedAt: "yesterday" }),
+      "unreadable decidedAt",
+      false,
+      'has an unreadable decidedAt "yesterday"',
+    ],
+    [
+      JSON.stringify({ state: "healthy", decidedAt: "2026-11-22T00:00:00Z", refreshedAt: "" }),
+      "empty refreshedAt",
+      false,
+      "has no refreshedAt",
+    ],
+    [
+      JSON.stringify({ state: "healthy", refreshedAt: "2026-11-22T01:10:00Z" }),
+      "10 min ahead (writer clock skewed)",
+      false,
+      "10m00s in the future",
+    ],
+    [
+      JSON.stringify({ state: "healthy", refreshedAt: "2026-11-22T01:01:00Z" }),
+      "1 min ahead (small skew)",
+      true,
+      undefined,
+    ],
+  ];
+  for (const [value, label, strips, fragment] of cases) {
+    const node: Node = {
+      metadata: { name: "edge-x", annotations: { "edgemesh.kubeedge.io/edge-health": value } },
+      status: { conditions: [{ type: "Ready", status: "Unknown" }] },
+    };
+    const r = reviewer().review(nodeReview(node)).response;
+    assertEquals(r.patch !== undefined, strips, label);
+    if (fragment) assert(r.warnings?.[0].includes(fragment), `${label}: ${r.warnings}`);
+    else assertEquals(r.warnings, undefined, label);
+  }
+});
+
+Deno.test("webhook leaves endpoints of nodes with stale annotations not ready, one warning per node", () => {
+  const metrics = new Registry();
+  const rv = reviewer({ now: DECIDED_AT + 6 * MIN, metrics });
+  for (const name of ["review_endpoints_several.json", "review_endpointslice.json"]) {
+    const r = rv.review(fixture(name)).response;
+    assertEquals(r.patch, undefined, name);
+    assertEquals(r.warnings?.length, 1, name);
+    assert(r.warnings![0].startsWith('edgemesh: node "edge-1": annotation'), name);
+    assert(r.warnings![0].includes("6m00s old"), name);
+  }
+  const stale = metrics.counter("edgemesh_admission_stale_annotations_total", "", ["resource"]);
+  assertEquals([stale.get({ resource: "endpoints" }), stale.get({ resource: "endpointslices" })], [
+    1,
+    1,
+  ]);
+});
+
+Deno.test("a max annotation age that is not a positive duration is refused", () => {
+  for (const bad of [0, -1, NaN, Infinity]) {
+    assertThrows(() => reviewer({ maxAnnotationAgeMs: bad }), AdmissionConfigError, String(bad));
+  }
+  assertEquals(reviewer().maxAnnotationAgeMs, 5 * MIN);
 });
 
 Deno.test("alwaysReachable together with unit checking is refused", () => {

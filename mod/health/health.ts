@@ -94,7 +94,10 @@ export class Health implements Service, HealthView {
     });
     this.#publisher = new AnnotationPublisher(
       { ...parts, writer: deps.writer, store: deps.store, now: this.#now },
-      { voteTimeoutMs: this.options.voteTimeoutMs },
+      {
+        voteTimeoutMs: this.options.voteTimeoutMs,
+        annotationRefreshMs: this.options.annotationRefreshMs,
+      },
     );
   }
 

@@ -47,12 +47,14 @@ interface Patch {
   writer: string;
   node: string;
   annotations: Record<string, string | null>;
+  /** Wall clock (ms) when the PATCH was sent. */
+  at: number;
 }
 
 function fakeWriter(store: ClusterStore, writer: string, patches: Patch[]) {
   return {
     patchNodeAnnotations(name: string, annotations: Record<string, string | null>): Promise<void> {
-      patches.push({ writer, node: name, annotations });
+      patches.push({ writer, node: name, annotations, at: Date.now() });
       const n = store.get("nodes", undefined, name);
       if (!n) return Promise.reject(new Error(`node ${name} not found`));
       const merged: Record<string, string> = { ...n.metadata.annotations };
@@ -80,7 +82,12 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs: number): Pr
   return performance.now() - t0;
 }
 
-async function cluster(names: string[], store: ClusterStore, patches: Patch[]) {
+async function cluster(
+  names: string[],
+  store: ClusterStore,
+  patches: Patch[],
+  extra: { annotationRefreshMs?: number } = {},
+) {
   const ports = new Map<string, number>();
   const agents = new Map<string, Health>();
   const registries = new Map<string, Registry>();
@@ -104,6 +111,7 @@ async function cluster(names: string[], store: ClusterStore, patches: Patch[]) {
       probeTimeoutMs: 150,
       probeRetries: 0,
       voteTimeoutMs: 3 * PERIOD,
+      ...extra,
     });
     agents.set(name, h);
   }
@@ -221,6 +229,70 @@ Deno.test("Health: five agents vote a stopped agent unhealthy within 3 probe per
   } finally {
     await stopAll();
   }
+});
+
+Deno.test("Health: the live writer keeps refreshing a healthy node's annotation; once every agent stopped, the webhook stops protecting it after the max age", async () => {
+  const REFRESH = 2 * PERIOD;
+  const MAX_AGE = 4 * REFRESH;
+  const names = ["r1", "r2", "r3"];
+  const store = new ClusterStore();
+  // The cloud lost r2 (Ready Unknown, tainted) while its agent lives.
+  const r2 = node("r2", "Unknown");
+  r2.spec = { taints: [{ key: "node.kubernetes.io/unreachable", effect: "NoExecute" }] };
+  for (const n of [node("r1"), r2, node("r3")]) store.upsert("nodes", n);
+  const patches: Patch[] = [];
+  const { stopAll } = await cluster(names, store, patches, { annotationRefreshMs: REFRESH });
+  let cloudNow = Date.now();
+  const webhook = new AdmissionReviewer(
+    { store, logger: nullLogger(), metrics: new Registry(), clock: { now: () => cloudNow } },
+    { maxAnnotationAgeMs: MAX_AGE },
+  );
+  const review = () =>
+    webhook.review({
+      request: {
+        uid: "u-r2",
+        operation: "UPDATE",
+        resource: { resource: "nodes" },
+        object: store.get("nodes", undefined, "r2"),
+      },
+    }).response;
+  const r2Writes = () => patches.filter((p) => p.node === "r2");
+  try {
+    // Run past the max age (5 refreshes): the protection holds all along.
+    let seen = 0;
+    await waitFor("5 refreshes of r2", () => {
+      if (r2Writes().length > seen) {
+        seen = r2Writes().length;
+        cloudNow = Date.now();
+        const r = review();
+        assert(
+          r.patch !== undefined && r.warnings === undefined,
+          JSON.stringify([r, store.get("nodes", undefined, "r2")]),
+        );
+      }
+      return seen >= 6;
+    }, 20 * REFRESH);
+    const ats = r2Writes().map((p) => p.at);
+    const gaps = ats.slice(1).map((t, i) => t - ats[i]);
+    assert(gaps.every((g) => g >= REFRESH), `refreshed more often than ${REFRESH} ms: ${gaps}`);
+    // Between two refreshes the annotation never got older than the max age.
+    assert(gaps.every((g) => g < MAX_AGE), `a refresh came too late: ${gaps}`);
+    assertEquals(new Set(r2Writes().map((p) => p.writer)), new Set(["r1"]));
+    assertEquals(annotationOf(store, "r2")?.state, "healthy");
+  } finally {
+    await stopAll();
+  }
+  // Every agent of the unit stopped (power loss): nobody refreshes any more.
+  const last = Date.parse(annotationOf(store, "r2")!.refreshedAt!);
+  // refreshedAt is stamped when the writer's pass starts, a moment before the PATCH.
+  const lastPatch = Math.max(...r2Writes().map((p) => p.at));
+  assert(last <= lastPatch && lastPatch - last < PERIOD, `${last} vs ${lastPatch}`);
+  cloudNow = last + MAX_AGE;
+  assert(review().patch !== undefined, "still within the max age");
+  cloudNow = last + MAX_AGE + 1;
+  const r = review();
+  assertEquals(r.patch, undefined);
+  assert(r.warnings?.[0].includes(`is stale: refreshedAt ${new Date(last).toISOString()}`));
 });
 
 Deno.test("Health: regrouping by NodeUnit label and ConfigMap takes effect live", async () => {

@@ -36,8 +36,8 @@ export function healthMetrics(r: Registry) {
     members: r.gauge("edgemesh_health_members", "Group members by standing verdict", ["verdict"]),
     writes: r.counter(
       "edgemesh_health_annotation_writes_total",
-      "Node annotation patches by result",
-      ["result"],
+      "Node annotation patches by result (ok, error) and reason (change, refresh)",
+      ["result", "reason"],
     ),
     writer: r.gauge("edgemesh_health_writer", "1 while this node is its group's annotation writer"),
   };

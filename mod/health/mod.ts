@@ -2,8 +2,10 @@
  * Distributed node health (SuperEdge "edge-health", done better): each agent probes the
  * members of its group (NodeUnit), shares Ed25519-signed verdict digests with a bounded
  * fan-out, votes by strict majority of the group's size, serves the result as a
- * `HealthView`, and one writer per group annotates Nodes. The admission webhook (cloud side)
- * keeps Pods and endpoints of nodes the group votes healthy when the cloud lost them.
+ * `HealthView`, and one writer per group annotates Nodes, re-confirming each annotation
+ * (`refreshedAt`) every `annotationRefreshMs`. The admission webhook (cloud side) keeps Pods
+ * and endpoints of nodes the group votes healthy when the cloud lost them — only while that
+ * vote is fresh (`maxAnnotationAgeMs`): a group that went dark entirely is evicted as usual.
  * @module
  */
 export { Health } from "./health.ts";
@@ -15,13 +17,15 @@ export { generateIdentity, loadOrCreateIdentity, SignatureVerifier } from "./ide
 export type { HealthIdentity, PeerKeyLookup } from "./identity.ts";
 export { KeyPins } from "./key_pins.ts";
 export {
+  annotationAge,
   desiredAnnotations,
   EDGE_HEALTH_ANNOTATION,
   edgeHealthOf,
+  isStale,
   NODE_UNHEALTH_ANNOTATION,
   parseEdgeHealth,
 } from "./annotations.ts";
-export type { AnnotationWriter, EdgeHealthAnnotation } from "./annotations.ts";
+export type { AnnotationAge, AnnotationWriter, EdgeHealthAnnotation } from "./annotations.ts";
 export {
   ALL_NODES_GROUP,
   cloudReady,
@@ -35,7 +39,12 @@ export {
 export type { Group, GroupConfig } from "./groups.ts";
 export { cloudEffect, majorityOf, vote, writerOf } from "./vote.ts";
 export type { CloudEffect, MemberDecision, VoteInput, VoteResult } from "./vote.ts";
-export { AdmissionReviewer, checkAdmissionOptions } from "./admission.ts";
+export {
+  ADMISSION_DEFAULTS,
+  AdmissionReviewer,
+  checkAdmissionOptions,
+  GroupJudge,
+} from "./admission.ts";
 export type { AdmissionDeps, AdmissionOptions, JsonPatchOp } from "./admission.ts";
 export { admissionHandler, serveAdmission } from "./admission_server.ts";
 export type { AdmissionServerOptions } from "./admission_server.ts";

@@ -28,6 +28,13 @@ export interface HealthOptions {
   fanout?: number;
   /** Concurrent probes per round. Default 64. */
   probeConcurrency?: number;
+  /**
+   * The group's writer rewrites an unchanged annotation (new `refreshedAt`) once its last
+   * confirmation is this old; checked at every vote, so consecutive refreshes are between
+   * this and this + probeIntervalMs apart. Must be >= probeIntervalMs and well below the
+   * webhook's `maxAnnotationAgeMs` (default 5 min). Default 60000.
+   */
+  annotationRefreshMs?: number;
 }
 
 export type ResolvedHealthOptions = Required<Omit<HealthOptions, "fanout">> & { fanout?: number };
@@ -41,6 +48,7 @@ export const HEALTH_DEFAULTS = {
   kubeletPort: 0,
   stateDir: "",
   probeConcurrency: 64,
+  annotationRefreshMs: 60_000,
 } as const;
 
 /** Fills defaults and validates; throws HealthOptionsError listing every problem. */
@@ -57,6 +65,7 @@ export function resolveHealthOptions(o: HealthOptions): ResolvedHealthOptions {
     kubeletPort: o.kubeletPort ?? HEALTH_DEFAULTS.kubeletPort,
     stateDir: o.stateDir ?? HEALTH_DEFAULTS.stateDir,
     probeConcurrency: o.probeConcurrency ?? HEALTH_DEFAULTS.probeConcurrency,
+    annotationRefreshMs: o.annotationRefreshMs ?? HEALTH_DEFAULTS.annotationRefreshMs,
     fanout: o.fanout,
   };
   const p: string[] = [];
@@ -82,6 +91,13 @@ export function resolveHealthOptions(o: HealthOptions): ResolvedHealthOptions {
     p.push(
       `modules.edgeHealth.voteTimeout: ${r.voteTimeoutMs} ms is shorter than probeInterval ` +
         `${r.probeIntervalMs} ms, verdicts would expire between rounds (use >= 2 × probeInterval)`,
+    );
+  }
+  positive("modules.edgeHealth.annotationRefresh", r.annotationRefreshMs);
+  if (r.annotationRefreshMs > 0 && r.annotationRefreshMs < r.probeIntervalMs) {
+    p.push(
+      `modules.edgeHealth.annotationRefresh: ${r.annotationRefreshMs} ms is shorter than ` +
+        `probeInterval ${r.probeIntervalMs} ms (a refresh per node per round at most is plenty)`,
     );
   }
   if (r.fanout !== undefined && (!Number.isInteger(r.fanout) || r.fanout < 1)) {

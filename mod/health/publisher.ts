@@ -1,15 +1,21 @@
 /**
  * Publishes decisions as Node annotations — only on the group's one writer. A write happens
  * when the Node disagrees with the decision (state, group, group size, SuperEdge flag), at
- * most once per voteTimeout for the same decision while the store has not caught up.
+ * most once per voteTimeout for the same decision while the store has not caught up; and,
+ * when nothing changed, as a refresh once the last confirmation on the Node (its
+ * `refreshedAt`, else `decidedAt`, whoever wrote it) or our own last write of the same
+ * decision is `annotationRefreshMs` old. Readers treat annotations not refreshed in time as
+ * absent, so a group that died entirely stops protecting its nodes.
  */
 
 import type { StoreReader } from "../kube/mod.ts";
 import type { Logger, LogRateLimiter } from "../log/mod.ts";
 import {
+  annotationAge,
   type AnnotationWriter,
   desiredAnnotations,
   type EdgeHealthAnnotation,
+  edgeHealthOf,
   needsWrite,
 } from "./annotations.ts";
 import type { Group } from "./groups.ts";
@@ -25,16 +31,22 @@ export interface PublisherDeps {
   now: () => number;
 }
 
+export interface PublisherOptions {
+  voteTimeoutMs: number;
+  /** An unchanged decision is rewritten (new `refreshedAt`) once its confirmation is this old. */
+  annotationRefreshMs: number;
+}
+
 export class AnnotationPublisher {
   #written = new Map<string, { key: string; at: number }>();
   #writing?: Promise<void>;
 
   constructor(
     private readonly deps: PublisherDeps,
-    private readonly options: { voteTimeoutMs: number },
+    private readonly options: PublisherOptions,
   ) {}
 
-  /** Starts writing what differs, unless a previous pass is still running. */
+  /** Starts writing what differs or is due, unless a previous pass is still running. */
   publish(group: Group, decisions: ReadonlyMap<string, MemberDecision>, signal: AbortSignal): void {
     if (this.#writing || signal.aborted) return;
     this.#writing = this.#write(group, [...decisions.values()], signal).finally(
@@ -52,33 +64,46 @@ export class AnnotationPublisher {
     const now = this.deps.now();
     for (const d of decisions) {
       if (d.verdict === "unknown" || signal.aborted) continue;
+      const node = store.get("nodes", undefined, d.node);
+      const cur = edgeHealthOf(node);
       const a: EdgeHealthAnnotation = {
         state: d.verdict,
         healthy: d.healthy,
         unhealthy: d.unhealthy,
         members: g.members.length,
         group: g.name,
-        decidedAt: new Date(d.decidedAt ?? now).toISOString(),
+        // The same state keeps the time it was first decided, whoever wrote it.
+        decidedAt: cur?.state === d.verdict && cur.decidedAt
+          ? cur.decidedAt
+          : new Date(d.decidedAt ?? now).toISOString(),
+        refreshedAt: new Date(now).toISOString(),
       };
       const key = `${a.state}|${a.group}|${a.members}`;
       const w = this.#written.get(d.node);
-      if (w && w.key === key && now - w.at < this.options.voteTimeoutMs) continue;
-      if (!needsWrite(store.get("nodes", undefined, d.node), a)) continue;
+      const ours = w && w.key === key ? w.at : -Infinity;
+      let reason: "change" | "refresh";
+      if (needsWrite(node, a)) {
+        if (now - ours < this.options.voteTimeoutMs) continue; // the store has not caught up
+        reason = "change";
+      } else {
+        // A confirmation stamped in our future (another writer's clock ahead) does not count.
+        const age = cur ? annotationAge(cur, now).ageMs : NaN;
+        const stored = age >= 0 ? now - age : -Infinity;
+        if (now - Math.max(ours, stored) < this.options.annotationRefreshMs) continue;
+        reason = "refresh";
+      }
       try {
         await writer.patchNodeAnnotations(d.node, desiredAnnotations(a));
         this.#written.set(d.node, { key, at: now });
-        metrics.writes.inc({ result: "ok" });
-        log.info("node annotated", {
-          node: d.node,
-          state: a.state,
-          healthy: a.healthy,
-          unhealthy: a.unhealthy,
-        });
+        metrics.writes.inc({ result: "ok", reason });
+        const fields = { node: d.node, state: a.state, healthy: a.healthy, unhealthy: a.unhealthy };
+        if (reason === "change") log.info("node annotated", fields);
+        else log.debug("node annotation refreshed", fields);
       } catch (err) {
         // The API may be away (that is why we vote); the next vote retries.
-        metrics.writes.inc({ result: "error" });
+        metrics.writes.inc({ result: "error", reason });
         if (limiter.allow(`write:${d.node}`) !== undefined) {
-          log.warn("cannot annotate node", { node: d.node, error: err });
+          log.warn("cannot annotate node", { node: d.node, reason, error: err });
         }
       }
     }
