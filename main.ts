@@ -13,6 +13,7 @@ import {
   ConfigWatcher,
   defaultsYaml,
   formatIssue,
+  parseDuration,
   parseHostPort,
   readConfig,
 } from "./mod/config/mod.ts";
@@ -24,7 +25,13 @@ import { type Dialer, DialError, type HealthView, UNKNOWN_HEALTH } from "./mod/c
 import { BridgeDevice, removeBridge } from "./mod/hostnet/mod.ts";
 import { ClusterState, NodeAnnotationWriter, StoreCatalog } from "./mod/kube/mod.ts";
 import { ConfigSync } from "./mod/configsync/mod.ts";
-import { Health, loadOrCreateIdentity } from "./mod/health/mod.ts";
+import {
+  AdmissionConfigError,
+  AdmissionReviewer,
+  Health,
+  loadOrCreateIdentity,
+  serveAdmission,
+} from "./mod/health/mod.ts";
 import {
   cleanup as cleanupIptables,
   commandRunner,
@@ -99,6 +106,43 @@ const COMMANDS: Record<string, Command> = {
         },
       },
     },
+  },
+  admission: {
+    summary:
+      "Run the mutating admission webhook (cloud side): keep Pods of nodes their group votes healthy.",
+    usage:
+      "edgemesh admission --tls-cert FILE --tls-key FILE [--listen HOST:PORT] [--config PATH] [--namespace NS] [--always-reachable] [--annotation-max-age DUR]",
+    flags: {
+      listen: {
+        type: "string",
+        arg: "HOST:PORT",
+        description: "HTTPS address (default 0.0.0.0:9443).",
+      },
+      "tls-cert": {
+        type: "string",
+        arg: "FILE",
+        description: "PEM certificate chain of the webhook.",
+      },
+      "tls-key": { type: "string", arg: "FILE", description: "PEM private key." },
+      config: configFlag,
+      namespace: {
+        type: "string",
+        arg: "NS",
+        description: "Namespace of ConfigMap edge-health-config (default kube-system).",
+      },
+      "always-reachable": {
+        type: "boolean",
+        description:
+          "Global no-eviction: strip every unreachable NoExecute taint (not with unit checking).",
+      },
+      "annotation-max-age": {
+        type: "string",
+        arg: "DUR",
+        description: "A healthy vote not re-confirmed for this long counts as absent (default 5m).",
+      },
+      "log-level": { type: "string", arg: "LEVEL", description: "error, warn, info or debug." },
+    },
+    run: runAdmission,
   },
   cleanup: {
     summary: "Remove what the agent installs (iptables chains, the bridge device).",
@@ -253,6 +297,90 @@ async function runStatus(values: FlagValues): Promise<number> {
     return 0;
   }
   write(renderStatus(doc, { color: Deno.stdout.isTerminal() }));
+  return 0;
+}
+
+async function runAdmission(values: FlagValues): Promise<number> {
+  const certFile = values["tls-cert"] as string | undefined;
+  const keyFile = values["tls-key"] as string | undefined;
+  if (!certFile || !keyFile) return usage("admission", "--tls-cert and --tls-key are required");
+  const listen = parseHostPort((values.listen as string | undefined) ?? "0.0.0.0:9443");
+  if (!listen) return usage("admission", `--listen must be HOST:PORT, got "${values.listen}"`);
+  const maxAge = parseDuration((values["annotation-max-age"] as string | undefined) ?? "5m");
+  if (maxAge === undefined) {
+    return usage(
+      "admission",
+      `--annotation-max-age must be a duration like "5m", got "${values["annotation-max-age"]}"`,
+    );
+  }
+  const level = (values["log-level"] as string | undefined) ?? "info";
+  if (!isLogLevel(level)) {
+    return usage("admission", `--log-level must be error, warn, info or debug`);
+  }
+  const logger = createLogger({ level });
+  const log = logger.child("admission");
+  const r = await readConfig({
+    localFile: (values.config as string | undefined) ?? DEFAULT_CONFIG,
+  });
+  if (!r.config) {
+    for (const i of r.issues) writeErr(formatIssue(i) + "\n");
+    return 2;
+  }
+  let cert: string, key: string;
+  try {
+    [cert, key] = await Promise.all([Deno.readTextFile(certFile), Deno.readTextFile(keyFile)]);
+  } catch (err) {
+    writeErr(`edgemesh: cannot read the TLS certificate or key: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const metrics = new Registry();
+  const k = r.config.kubeAPIConfig;
+  // The webhook reads Nodes and ConfigMaps from the API; it keeps no snapshot of its own.
+  const cluster = new ClusterState({ logger: logger.child("cluster"), metrics }, {
+    source: k.manifestDir ? "manifests" : (k.kubeConfig || k.master) ? "kubeconfig" : "metaserver",
+    metaServer: k.metaServer.server,
+    kubeConfig: k.kubeConfig,
+    master: k.master,
+    manifestDir: k.manifestDir,
+    stateDir: "",
+    qps: k.qps,
+    burst: k.burst,
+  });
+  const root = new AbortController();
+  const stop = () => root.abort();
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", stop);
+  try {
+    await cluster.start(root.signal);
+    let reviewer: AdmissionReviewer;
+    try {
+      reviewer = new AdmissionReviewer({
+        store: cluster.store,
+        logger: log,
+        metrics,
+        configNamespace: (values.namespace as string | undefined) ?? "kube-system",
+      }, { alwaysReachable: values["always-reachable"] === true, maxAnnotationAgeMs: maxAge });
+    } catch (err) {
+      if (err instanceof AdmissionConfigError) {
+        writeErr(`edgemesh: ${err.message}\n`);
+        return 2;
+      }
+      throw err;
+    }
+    const server = serveAdmission(reviewer, {
+      hostname: listen.host,
+      port: listen.port,
+      cert,
+      key,
+      signal: root.signal,
+      onListen: (a) => log.info("admission webhook ready", { listen: `${a.hostname}:${a.port}` }),
+    });
+    await server.finished;
+  } finally {
+    await cluster.stop();
+    Deno.removeSignalListener("SIGTERM", stop);
+    Deno.removeSignalListener("SIGINT", stop);
+  }
   return 0;
 }
 
