@@ -22,7 +22,8 @@ import { Registry } from "./mod/metrics/mod.ts";
 import { type Service, ServiceGroup } from "./mod/lifecycle/mod.ts";
 import { AdminServer, renderStatus, type RouteHandler } from "./mod/admin/mod.ts";
 import { type Dialer, DialError, type HealthView, UNKNOWN_HEALTH } from "./mod/contracts/mod.ts";
-import { BridgeDevice, removeBridge } from "./mod/hostnet/mod.ts";
+import { BridgeDevice, localAddresses, removeBridge } from "./mod/hostnet/mod.ts";
+import { GatewayService } from "./mod/gateway/mod.ts";
 import { ClusterState, NodeAnnotationWriter, StoreCatalog } from "./mod/kube/mod.ts";
 import { ConfigSync } from "./mod/configsync/mod.ts";
 import {
@@ -580,6 +581,23 @@ interface Agent {
   applyLive(path: string, config: Readonly<Config>): boolean;
 }
 
+/**
+ * Addresses gateway servers bind: the addresses of the chosen interfaces (`interfaces`, or
+ * EdgeMesh's `nic`; all when empty or "*"), or `includeIP` when it names addresses, minus
+ * `excludeIP`.
+ */
+function gatewayAddresses(g: Readonly<Config["modules"]["edgeGateway"]>): string[] {
+  const names = g.interfaces.length ? g.interfaces.join(",") : g.nic;
+  const include = g.includeIP.filter((ip) => ip !== "*");
+  const base = include.length
+    ? include
+    : localAddresses({ listenInterfaces: names, includeLoopback: names !== "*" }).map((a) =>
+      a.address
+    );
+  const exclude = new Set(g.excludeIP.filter((ip) => ip !== "*"));
+  return base.filter((ip) => !exclude.has(ip));
+}
+
 /** A Dialer for agents that run without the tunnel: cross-node targets are unreachable. */
 const NO_TUNNEL: Dialer = {
   dialStream: (target) =>
@@ -704,6 +722,25 @@ async function composeAgent(
         }),
       );
     }
+  }
+
+  if (m.edgeGateway.enable) {
+    const g = m.edgeGateway;
+    services.push(
+      new GatewayService({
+        logger: logger.child("gateway"),
+        metrics,
+        store,
+        catalog,
+        dialer,
+        health,
+      }, {
+        nodeName,
+        nodeLabels: {},
+        bindAddresses: gatewayAddresses(g),
+        lanDirect: m.edgeProxy.lanDirect,
+      }),
+    );
   }
 
   return {
