@@ -31,6 +31,10 @@ export const ENV_VARS = [
   "WATCHDOG_USEC",
   "WATCHDOG_PID",
   "KUBERNETES_PORT",
+  // Read by the bundled npm `yaml` parser on every parse (debug switches); without them the
+  // agent cannot read its config file under these permissions.
+  "LOG_TOKENS",
+  "LOG_STREAM",
 ];
 /** System information it reads. */
 export const SYS_INFO = ["hostname", "networkInterfaces", "osRelease", "loadavg"];

@@ -118,6 +118,21 @@ export class Histogram implements Metric {
     return this.#series.get(labelKey(this.labelNames, labels))?.count ?? 0;
   }
 
+  /** An observer with its labels rendered once, for hot paths (thousands of calls a second). */
+  bind(labels?: Labels): (value: number) => void {
+    const k = labelKey(this.labelNames, labels);
+    return (value) => {
+      let s = this.#series.get(k);
+      if (!s) {
+        s = { counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0 };
+        this.#series.set(k, s);
+      }
+      for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]) s.counts[i]++;
+      s.sum += value;
+      s.count++;
+    };
+  }
+
   render(out: string[]): void {
     for (const [k, s] of this.#series) {
       const sep = k ? "," : "";
