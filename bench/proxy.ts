@@ -55,7 +55,7 @@ http { access_log off; keepalive_requests 1000000;
   await Deno.writeTextFile(
     `${tmp}/haproxy.cfg`,
     `global
-  maxconn 20000
+  maxconn 8000
   tune.bufsize 65536
 defaults
   timeout connect 5s
