@@ -24,7 +24,13 @@ import { AdminServer, renderStatus, type RouteHandler } from "./mod/admin/mod.ts
 import { type Dialer, DialError, type HealthView, UNKNOWN_HEALTH } from "./mod/contracts/mod.ts";
 import { BridgeDevice, localAddresses, removeBridge } from "./mod/hostnet/mod.ts";
 import { GatewayService } from "./mod/gateway/mod.ts";
-import { ClusterState, NodeAnnotationWriter, StoreCatalog } from "./mod/kube/mod.ts";
+import {
+  ClusterState,
+  NodeAnnotationWriter,
+  StoreCatalog,
+  type StoreReader,
+} from "./mod/kube/mod.ts";
+import { createDnsServer, type DnsServer, upstreamsFromResolvConf } from "./mod/dns/mod.ts";
 import { ConfigSync } from "./mod/configsync/mod.ts";
 import {
   AdmissionConfigError,
@@ -598,6 +604,25 @@ function gatewayAddresses(g: Readonly<Config["modules"]["edgeGateway"]>): string
   return base.filter((ip) => !exclude.has(ip));
 }
 
+/** True when the cloud says the node is not Ready (False or Unknown). */
+function cloudNotReady(store: StoreReader, node: string): boolean {
+  const c = store.get("nodes", undefined, node)?.status?.conditions?.find((x) =>
+    x.type === "Ready"
+  );
+  return c?.status === "False" || c?.status === "Unknown";
+}
+
+async function readResolvConf(logger: Logger): Promise<string> {
+  try {
+    return await Deno.readTextFile("/etc/resolv.conf");
+  } catch (err) {
+    logger.warn("cannot read /etc/resolv.conf; no DNS upstream for names outside the cluster", {
+      error: err,
+    });
+    return "";
+  }
+}
+
 /** A Dialer for agents that run without the tunnel: cross-node targets are unreachable. */
 const NO_TUNNEL: Dialer = {
   dialStream: (target) =>
@@ -689,6 +714,39 @@ async function composeAgent(
     services.push(healthModule);
   }
 
+  let dns: DnsServer | undefined;
+  if (m.edgeDNS.enable) {
+    const d = m.edgeDNS;
+    let upstreams = d.upstreamServers.length
+      ? [...d.upstreamServers]
+      : [...d.cacheDNS.upstreamServers];
+    if (upstreams.length === 0 && d.cacheDNS.autoDetect) {
+      upstreams = upstreamsFromResolvConf(await readResolvConf(logger), dnsAddrs);
+    }
+    dns = createDnsServer({
+      logger: logger.child("dns"),
+      metrics,
+      catalog,
+      health,
+      nodeCloudNotReady: (node) => cloudNotReady(store, node),
+      pods: {
+        podsByIP: (ns, ip) =>
+          store.list("pods").filter((p) =>
+            p.metadata.namespace === ns &&
+            (p.status?.podIP === ip || !!p.status?.podIPs?.some((x) => x.ip === ip))
+          ).map((p) => ({ name: p.metadata.name })),
+      },
+    }, {
+      listenAddresses: dnsAddrs,
+      listenPort: d.listenPort,
+      clusterDomain: d.clusterDomain,
+      ttlMs: d.ttl,
+      upstreamServers: upstreams,
+      cacheMaxTtlMs: d.cacheDNS.cacheTTL,
+    });
+    services.push(dns);
+  }
+
   let proxy: ServiceProxy | undefined;
   if (m.edgeProxy.enable) {
     const p = m.edgeProxy;
@@ -749,6 +807,7 @@ async function composeAgent(
       const hs = healthModule?.status();
       return {
         cluster: cluster.details(),
+        dns: dns?.details(),
         peers: [],
         relays: [],
         services: proxy?.services() ?? [],
