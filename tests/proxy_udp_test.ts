@@ -105,6 +105,35 @@ Deno.test("UDP flows cross nodes through the Dialer's datagram channel", async (
   }
 });
 
+Deno.test("UDP flows to another node's endpoint take the LAN path when its address answers, without the Dialer", async () => {
+  const echo = udpEcho();
+  await using h = await startProxy({ lanDirect: true });
+  try {
+    putService(h.store, {
+      name: "dns",
+      clusterIP: "198.19.2.3",
+      ports: UDP_PORTS,
+      endpoints: [{ ip: "127.0.0.1", port: echo.port, node: "n2" }],
+    });
+    const port = await h.listener("dns", 53, "udp");
+    // No TCP connection has told the proxy that 127.0.0.1 is reachable: the probe does.
+    assertEquals(await pingPong(port, 200, 16), 200);
+    assertEquals(h.dialer.dials, []);
+    const picks = h.metrics.counter("edgemesh_proxy_endpoint_picks_total", "", []);
+    assertEquals(
+      picks.get({
+        service: "default/dns",
+        port: "53/udp",
+        endpoint: `127.0.0.1:${echo.port}`,
+        path: "lan",
+      }),
+      1,
+    );
+  } finally {
+    await echo.close();
+  }
+});
+
 Deno.test("UDP flows end after the idle timeout and are bounded per port", async () => {
   const echo = udpEcho();
   await using h = await startProxy({ udpIdleTimeoutMs: 150, udpMaxFlows: 2 });

@@ -32,7 +32,7 @@ import {
 } from "./options.ts";
 import { HEALTHZ_PATH, probeMany, type ProbeOutcome, type ProbeTarget } from "./prober.ts";
 import { AnnotationPublisher } from "./publisher.ts";
-import { cloudEffect, FAIL, type MemberDecision, OK, vote, writerOf } from "./vote.ts";
+import { cloudEffect, FAIL, majorityOf, type MemberDecision, OK, vote, writerOf } from "./vote.ts";
 import { encodeDigestBody, withSignature } from "./wire.ts";
 
 export type { HealthClock, HealthDeps, HealthStatus, MemberStatus, PeerAddress };
@@ -427,6 +427,21 @@ export class Health implements Service, HealthView {
     }, Math.min(50, this.options.probeIntervalMs / 4));
   }
 
+  /**
+   * Whether our latest probes reach a strict majority of the group, ourselves included. For
+   * up to voteTimeout after a split, verdicts from before it are still fresh: a node cut off
+   * with a minority can then find itself the lowest-named member a majority votes healthy
+   * (the majority's own votes about themselves expiring first) and would overwrite the
+   * majority's annotations. A node that cannot see a majority writes nothing.
+   */
+  #seesMajority(g: Group): boolean {
+    let seen = 0;
+    for (const m of g.members) {
+      if (m === this.options.nodeName || this.#lastProbe.get(m)?.ok) seen++;
+    }
+    return seen >= majorityOf(g.members.length);
+  }
+
   #decide(): void {
     const g = this.#group;
     const res = vote({
@@ -447,7 +462,8 @@ export class Health implements Service, HealthView {
       this.#log.info("verdict changed", { node, verdict: v, group: g?.name ?? null });
       this.#emit(node, v);
     }
-    const isWriter = !!g && writerOf(res.freshHealthy) === this.options.nodeName;
+    const isWriter = !!g && writerOf(res.freshHealthy) === this.options.nodeName &&
+      this.#seesMajority(g);
     this.#m.writer.set(isWriter ? 1 : 0);
     if (isWriter) this.#publisher.publish(g!, res.decisions, this.#abort.signal);
   }

@@ -92,16 +92,39 @@ export class Connector {
     return { duplex: new StreamDuplex(s), path: s.path, relay: s.relay };
   }
 
-  /** UDP cannot be probed: a remote endpoint goes direct only when its IP is known reachable. */
+  /**
+   * UDP gives no answer to probe with: a remote endpoint goes direct when its IP is known
+   * reachable, or, not known yet, when a TCP connect to it answers (see `#probeLan`).
+   */
   async openDatagram(ep: ProxyEndpoint, signal: AbortSignal): Promise<DatagramChannel> {
     const local = ep.node === this.o.nodeName;
-    if (local || !ep.node || (this.o.lanDirect && this.lanVerdict(ep.ip) === true)) {
+    if (local || !ep.node || (this.o.lanDirect && await this.#probeLan(ep, signal))) {
       return KernelDatagramChannel.open(ep.ip, ep.port, local ? "local" : "lan");
     }
     return await this.deps.dialer.dialDatagram(
       { node: ep.node, ip: ep.ip, port: ep.port, protocol: "udp" },
       { signal, timeoutMs: this.o.connectTimeoutMs },
     );
+  }
+
+  /**
+   * Whether `ep.ip` is reachable directly: the remembered verdict, else a TCP connect to the
+   * endpoint's port (accepted or refused: the host answered; no answer in
+   * `lanConnectTimeoutMs`: not reachable). Remembered like the verdicts of TCP connections.
+   */
+  async #probeLan(ep: ProxyEndpoint, signal: AbortSignal): Promise<boolean> {
+    const known = this.lanVerdict(ep.ip);
+    if (known !== undefined) return known;
+    const target = { node: ep.node ?? "", ip: ep.ip, port: ep.port, protocol: "tcp" as const };
+    try {
+      (await kernelConnect(target, this.o.lanConnectTimeoutMs, signal)).close();
+      this.#remember(ep.ip, true);
+      return true;
+    } catch (err) {
+      if (!(err instanceof DialError) || signal.aborted) throw err;
+      this.#remember(ep.ip, err.code === "refused");
+      return err.code === "refused";
+    }
   }
 }
 

@@ -27,7 +27,7 @@ export const ADMIN_ADDRESS = "127.0.0.1:10551";
 
 /**
  * Returns a function that builds `main.ts` into a private temp folder on its first call
- * (`deno bundle --platform deno`, as `deno task bundle` does) and the bundle's path after.
+ * (`scripts/bundle.ts`, as `deno task bundle` does) and the bundle's path after.
  * A private copy keeps parallel test files from racing on `dist/`. Removed at process exit.
  */
 export function bundleOnce(): () => Promise<string> {
@@ -43,15 +43,17 @@ export function bundleOnce(): () => Promise<string> {
         }
       });
       const out = `${dir}/edgemesh.js`;
+      // scripts/bundle.ts, as `deno task bundle`: it also embeds the batched DNS worker,
+      // which a plain `deno bundle` leaves as a file next to the bundle.
       const r = await new Deno.Command(Deno.execPath(), {
-        args: ["bundle", "--quiet", "--platform", "deno", "-o", out, "main.ts"],
+        args: ["run", "-A", "scripts/bundle.ts", out],
         cwd: ROOT,
         stdout: "piped",
         stderr: "piped",
       }).output();
       if (r.code !== 0) {
         throw new Error(
-          `deno bundle failed (${r.code}): ${new TextDecoder().decode(r.stderr)}`,
+          `scripts/bundle.ts failed (${r.code}): ${new TextDecoder().decode(r.stderr)}`,
         );
       }
       return out;
