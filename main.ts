@@ -578,8 +578,8 @@ function registerProcessMetrics(metrics: Registry, startedAt: number): void {
 
 /** What the composition hands to the agent runner. */
 interface Agent {
-  /** Started in this order, stopped in reverse. */
-  services: Service[];
+  /** Stages started in this order (a stage's services together), stopped in reverse. */
+  services: Service[][];
   /** Sections of /api/v1/status. */
   status(): Record<string, unknown>;
   routes: Record<string, RouteHandler>;
@@ -643,7 +643,13 @@ async function composeAgent(
   const m = config.modules;
   const common = config.commonConfig;
   const bridgeIP = common.bridgeDeviceIP;
-  const services: Service[] = [];
+  // Stages: the host and cluster state; config sync; the mesh; the serving modules
+  // (independent of each other, started together); what builds on them.
+  const base: Service[] = [];
+  const sync: Service[] = [];
+  const mesh: Service[] = [];
+  const serving: Service[] = [];
+  const late: Service[] = [];
 
   // The bridge device, when a listener needs the bridge IP.
   const dnsAddrs = m.edgeDNS.listenAddress.length ? [...m.edgeDNS.listenAddress] : [bridgeIP];
@@ -653,7 +659,7 @@ async function composeAgent(
     (m.edgeProxy.enable && proxyAddr === bridgeIP) ||
     (m.edgeProxy.enable && m.edgeProxy.socks5Proxy.enable && socksAddr === bridgeIP);
   if (needsBridge) {
-    services.push(
+    base.push(
       new BridgeDevice({ logger: logger.child("bridge") }, {
         device: common.bridgeDeviceName,
         ip: bridgeIP,
@@ -675,10 +681,10 @@ async function composeAgent(
     // Plain HTTP on loopback: fetch saves ~32 MB RSS over client-node (measured).
     httpClient: "fetch",
   });
-  services.push(cluster);
+  base.push(cluster);
   const store = cluster.store;
   const catalog = new StoreCatalog(store);
-  services.push(
+  sync.push(
     new ConfigSync({ logger: logger.child("configsync"), metrics, store }, {
       file: `${common.stateDir}/${CLUSTER_CONFIG_FILE}`,
     }),
@@ -711,7 +717,7 @@ async function composeAgent(
       stateDir: common.stateDir,
     });
     health = healthModule;
-    services.push(healthModule);
+    serving.push(healthModule);
   }
 
   let dns: DnsServer | undefined;
@@ -744,7 +750,7 @@ async function composeAgent(
       upstreamServers: upstreams,
       cacheMaxTtlMs: d.cacheDNS.cacheTTL,
     });
-    services.push(dns);
+    serving.push(dns);
   }
 
   let proxy: ServiceProxy | undefined;
@@ -760,10 +766,10 @@ async function composeAgent(
       consistentHash: p.loadBalancer.consistentHash,
       intercept: p.intercept,
     });
-    services.push(proxy);
+    serving.push(proxy);
     if (p.socks5Proxy.enable) {
       const px = proxy;
-      services.push(
+      late.push(
         new Socks5Server({
           logger: logger.child("socks5"),
           metrics,
@@ -784,7 +790,7 @@ async function composeAgent(
 
   if (m.edgeGateway.enable) {
     const g = m.edgeGateway;
-    services.push(
+    serving.push(
       new GatewayService({
         logger: logger.child("gateway"),
         metrics,
@@ -802,7 +808,7 @@ async function composeAgent(
   }
 
   return {
-    services,
+    services: [base, sync, mesh, serving, late].filter((stage) => stage.length > 0),
     status: () => {
       const hs = healthModule?.status();
       return {

@@ -40,56 +40,69 @@ export class StartError extends Error {
 }
 
 /**
- * Starts services in order and stops them in reverse. A failed start stops what was started
- * and rethrows as a StartError.
+ * Starts services stage by stage and stops them in reverse. A stage is one service or a
+ * list of independent services started (and stopped) concurrently. A failed start stops
+ * what was started and rethrows as a StartError.
  */
 export class ServiceGroup {
-  #started: Service[] = [];
+  readonly services: readonly Service[];
+  #stages: readonly (readonly Service[])[];
+  #started: Service[][] = [];
   #stopping?: Promise<void>;
 
-  constructor(readonly services: readonly Service[], private readonly log: Logger) {}
+  constructor(stages: readonly (Service | readonly Service[])[], private readonly log: Logger) {
+    this.#stages = stages.map((s) => (Array.isArray(s) ? s : [s as Service]));
+    this.services = this.#stages.flat();
+  }
 
   async start(signal: AbortSignal): Promise<void> {
-    for (const s of this.services) {
+    for (const stage of this.#stages) {
       signal.throwIfAborted();
-      const t0 = performance.now();
-      this.log.debug("starting", { service: s.name });
-      this.#started.push(s);
-      try {
+      this.#started.push([...stage]);
+      const results = await Promise.allSettled(stage.map(async (s) => {
+        const t0 = performance.now();
+        this.log.debug("starting", { service: s.name });
         await s.start(signal);
-      } catch (err) {
+        this.log.info("started", { service: s.name, ms: Math.round(performance.now() - t0) });
+      }));
+      const failed = results.findIndex((r) => r.status === "rejected");
+      if (failed !== -1) {
         await this.stop();
-        throw err instanceof StartError ? err : new StartError(s.name, err);
+        const err = (results[failed] as PromiseRejectedResult).reason;
+        throw err instanceof StartError ? err : new StartError(stage[failed].name, err);
       }
-      this.log.info("started", { service: s.name, ms: Math.round(performance.now() - t0) });
     }
   }
 
-  /** Stops in reverse start order; each stop bounded by `perServiceMs`. Idempotent. */
+  /** Stops stages in reverse start order; each stop bounded by `perServiceMs`. Idempotent. */
   stop(perServiceMs = 4000): Promise<void> {
     this.#stopping ??= (async () => {
-      for (const s of [...this.#started].reverse()) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        try {
-          await Promise.race([
-            s.stop(),
-            new Promise<void>((_, rej) => {
-              timer = setTimeout(
-                () => rej(new Error(`did not stop within ${perServiceMs} ms`)),
-                perServiceMs,
-              );
-            }),
-          ]);
-          this.log.debug("stopped", { service: s.name });
-        } catch (err) {
-          this.log.error("stop failed", { service: s.name, error: err });
-        } finally {
-          clearTimeout(timer);
-        }
+      for (const stage of [...this.#started].reverse()) {
+        await Promise.all(stage.map((s) => this.#stopOne(s, perServiceMs)));
       }
       this.#started = [];
     })();
     return this.#stopping;
+  }
+
+  async #stopOne(s: Service, perServiceMs: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        s.stop(),
+        new Promise<void>((_, rej) => {
+          timer = setTimeout(
+            () => rej(new Error(`did not stop within ${perServiceMs} ms`)),
+            perServiceMs,
+          );
+        }),
+      ]);
+      this.log.debug("stopped", { service: s.name });
+    } catch (err) {
+      this.log.error("stop failed", { service: s.name, error: err });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   statuses(): Record<string, ServiceStatus> {
