@@ -15,11 +15,15 @@ export interface BenchAgent {
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
-/** Builds the bundle once into a temp dir (so benchmarks never race a dev build). */
+/**
+ * Builds the bundle once into a temp dir (so benchmarks never race a dev build), the way
+ * `deno task bundle` does (with the batched DNS worker embedded).
+ */
 export async function buildBundle(dir: string): Promise<string> {
   const out = `${dir}/edgemesh.js`;
   const r = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--platform", "deno", "-o", out, `${ROOT}main.ts`],
+    args: ["run", "-A", `${ROOT}scripts/bundle.ts`, out],
+    cwd: ROOT,
     stdout: "null",
     stderr: "piped",
   }).output();

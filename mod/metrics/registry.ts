@@ -50,6 +50,14 @@ export class Counter implements Metric {
     return this.#values.get(labelKey(this.labelNames, labels)) ?? 0;
   }
 
+  /** An incrementer with its labels rendered once, for hot paths (per connection or chunk). */
+  bind(labels?: Labels): (by?: number) => void {
+    const k = labelKey(this.labelNames, labels);
+    return (by = 1) => {
+      this.#values.set(k, (this.#values.get(k) ?? 0) + by);
+    };
+  }
+
   render(out: string[]): void {
     for (const [k, v] of this.#values) out.push(`${this.name}${k ? `{${k}}` : ""} ${fmt(v)}`);
   }
@@ -74,6 +82,13 @@ export class Gauge implements Metric {
   }
   dec(labels?: Labels, by = 1): void {
     this.inc(labels, -by);
+  }
+  /** An adder (negative to decrease) with its labels rendered once, for hot paths. */
+  bind(labels?: Labels): (by: number) => void {
+    const k = labelKey(this.labelNames, labels);
+    return (by) => {
+      this.#values.set(k, (this.#values.get(k) ?? 0) + by);
+    };
   }
   get(labels?: Labels): number {
     return this.#values.get(labelKey(this.labelNames, labels)) ?? 0;

@@ -35,3 +35,19 @@ Deno.test("Registry returns the same metric for the same name and refuses a type
   throws(() => r.gauge("a_total", "x"), /already registered as a counter/);
   throws(() => r.counter("bad-name", "x"), /Invalid metric name/);
 });
+
+Deno.test("Counter.bind() and Gauge.bind() add to the same series as inc()/dec()", () => {
+  const r = new Registry();
+  const c = r.counter("edgemesh_test_bound_total", "Bound.", ["kind"]);
+  const add = c.bind({ kind: "a" });
+  add();
+  add(4);
+  c.inc({ kind: "a" });
+  equal(c.get({ kind: "a" }), 6);
+  const g = r.gauge("edgemesh_test_bound", "Bound gauge.", ["kind"]);
+  const move = g.bind({ kind: "b" });
+  move(3);
+  g.dec({ kind: "b" });
+  move(-1);
+  equal(g.get({ kind: "b" }), 1);
+});

@@ -2,6 +2,7 @@
 
 import type { Logger } from "../log/mod.ts";
 import { LogRateLimiter } from "../log/mod.ts";
+import { type RelayBuffers, relayBuffers } from "./buffer_pool.ts";
 import type { Connector } from "./connector.ts";
 import type { ProxyMetrics } from "./metrics.ts";
 import type { ProxyOptions } from "./options.ts";
@@ -11,6 +12,8 @@ export class ProxyContext {
   readonly #open = new Set<{ close(): void }>();
   #drained?: () => void;
   readonly limiter: LogRateLimiter;
+  /** Relay buffers shared by every connection of this proxy. */
+  readonly buffers: RelayBuffers;
 
   constructor(
     readonly log: Logger,
@@ -20,6 +23,7 @@ export class ProxyContext {
     readonly now: () => number,
   ) {
     this.limiter = new LogRateLimiter(5, 10_000, now);
+    this.buffers = relayBuffers(options.relayBufferBytes);
   }
 
   /** Aborted when open connections must end (after the drain period). */

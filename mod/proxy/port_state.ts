@@ -13,6 +13,8 @@ const BACKOFF_MAX_MS = 30_000;
 export class PortState {
   #down = new Map<string, { until: number; failures: number }>();
   #served: ProxyEndpoint[] = [];
+  /** Metric labels of this port (`service`, `port`); the same object for its whole life. */
+  labels!: { readonly service: string; readonly port: string };
 
   constructor(
     public entry: ProxyPort,
@@ -23,15 +25,13 @@ export class PortState {
     this.update(entry, balancer, policyKey);
   }
 
-  get labels(): { service: string; port: string } {
-    return {
-      service: `${this.entry.namespace}/${this.entry.name}`,
-      port: `${this.entry.port}/${this.entry.protocol}`,
-    };
-  }
-
   update(entry: ProxyPort, balancer: Balancer<ProxyEndpoint>, policyKey: string): void {
     this.entry = entry;
+    const service = `${entry.namespace}/${entry.name}`;
+    const port = `${entry.port}/${entry.protocol}`;
+    if (this.labels?.service !== service || this.labels.port !== port) {
+      this.labels = Object.freeze({ service, port });
+    }
     this.policyKey = policyKey;
     this.#served = entry.endpoints.filter((e) =>
       e.served && (!entry.localOnly || e.node === this.deps.nodeName)

@@ -3,12 +3,18 @@
  * as `pipeTo` here). A write is awaited before the next read, so a slow reader stalls its
  * writer instead of growing a queue (backpressure). Half-close is passed on; the relay ends
  * when both directions ended, on an error, on the idle timeout or on the abort signal.
+ * With `buffers`, a direction starts on a small pooled buffer and takes a large one once a
+ * read fills the small one; both go back to their pools when the relay ends.
  */
 
+import type { RelayBuffers } from "./buffer_pool.ts";
 import type { Duplex } from "./duplex.ts";
 
 export interface RelayOptions {
+  /** Buffer per direction when `buffers` is absent. */
   bufferBytes: number;
+  /** Pooled buffers (the proxy's); without them each direction allocates `bufferBytes`. */
+  buffers?: RelayBuffers;
   idleTimeoutMs: number;
   signal?: AbortSignal;
   /** Called after each chunk forwarded client → upstream ("tx") and back ("rx"). */
@@ -40,14 +46,25 @@ export async function relay(client: Duplex, upstream: Duplex, o: RelayOptions): 
   o.signal?.addEventListener("abort", onAbort, { once: true });
   if (o.signal?.aborted) onAbort();
 
+  const pools = o.buffers;
   const pump = async (src: Duplex, dst: Duplex, dir: "tx" | "rx") => {
-    const buf = new Uint8Array(o.bufferBytes);
-    for (;;) {
-      const n = await src.read(buf);
-      if (n === null) break;
-      last = now();
-      await dst.write(buf.subarray(0, n));
-      o.onBytes?.(dir, n);
+    let buf = pools ? pools.small.get() : new Uint8Array(o.bufferBytes);
+    let small = !!pools;
+    try {
+      for (;;) {
+        const n = await src.read(buf);
+        if (n === null) break;
+        last = now();
+        await dst.write(n === buf.length ? buf : buf.subarray(0, n));
+        o.onBytes?.(dir, n);
+        if (small && n === buf.length) {
+          pools!.small.put(buf);
+          buf = pools!.large.get();
+          small = false;
+        }
+      }
+    } finally {
+      if (pools) (small ? pools.small : pools.large).put(buf);
     }
     await dst.closeWrite();
   };

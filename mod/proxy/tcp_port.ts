@@ -16,15 +16,45 @@ import { readClientHello } from "./tls_sni.ts";
 const HEAD_TIMEOUT_MS = 10_000;
 const HEAD_MAX_BYTES = 65536;
 
+/** The per-port metric series, with labels rendered once (the connection path is hot). */
+class PortMetrics {
+  readonly total: () => void;
+  readonly active: (by: number) => void;
+  readonly onBytes: (direction: "tx" | "rx", n: number) => void;
+  readonly #picks = new Map<string, () => void>();
+
+  constructor(private readonly ctx: ProxyContext, private readonly labels: PortState["labels"]) {
+    const m = ctx.metrics;
+    this.total = m.total.bind(labels);
+    this.active = m.active.bind(labels);
+    const tx = m.bytes.bind({ ...labels, direction: "tx" });
+    const rx = m.bytes.bind({ ...labels, direction: "rx" });
+    this.onBytes = (direction, n) => direction === "tx" ? tx(n) : rx(n);
+  }
+
+  pick(endpoint: string, path: string): void {
+    const key = `${path} ${endpoint}`;
+    let inc = this.#picks.get(key);
+    if (!inc) {
+      inc = this.ctx.metrics.picks.bind({ ...this.labels, endpoint, path });
+      this.#picks.set(key, inc);
+    }
+    inc();
+  }
+}
+
 export class TcpPortListener {
   #serving?: Promise<void>;
   #closed = false;
+  #metrics: PortMetrics;
 
   private constructor(
     readonly listener: Deno.TcpListener,
     public state: PortState,
     private readonly ctx: ProxyContext,
-  ) {}
+  ) {
+    this.#metrics = new PortMetrics(ctx, state.labels);
+  }
 
   static open(hostname: string, state: PortState, ctx: ProxyContext): TcpPortListener {
     const l = Deno.listen({ hostname, port: 0, transport: "tcp" });
@@ -65,10 +95,11 @@ export class TcpPortListener {
     const ctx = this.ctx;
     const state = this.state;
     const labels = state.labels;
+    const pm = this.#metrics;
     const client = new ConnDuplex(conn);
     ctx.track(client);
-    ctx.metrics.total.inc(labels);
-    ctx.metrics.active.inc(labels);
+    pm.total();
+    pm.active(1);
     try {
       if (!state.hasEndpoints()) {
         ctx.metrics.connectErrors.inc({ ...labels, reason: "no_endpoints" });
@@ -93,12 +124,13 @@ export class TcpPortListener {
           prefix = r.bytes;
           if (r.head && state.balancer.perRequest) {
             await httpSession(client, prefix, {
-              bufferBytes: ctx.options.relayBufferBytes,
+              // Its readers hold a head at most; bulk bodies do not need the relay's size.
+              bufferBytes: HEAD_MAX_BYTES,
               idleTimeoutMs: ctx.options.tcpIdleTimeoutMs,
               signal: ctx.signal,
               clientIp,
               connect: (req, existing) => this.#connect(req, existing),
-              onBytes: (direction, n) => ctx.metrics.bytes.inc({ ...labels, direction }, n),
+              onBytes: pm.onBytes,
               now: ctx.now,
             });
             return;
@@ -112,13 +144,14 @@ export class TcpPortListener {
       try {
         if (prefix && prefix.length > 0) {
           await connected.duplex.write(prefix);
-          ctx.metrics.bytes.inc({ ...labels, direction: "tx" }, prefix.length);
+          pm.onBytes("tx", prefix.length);
         }
         await relay(client, connected.duplex, {
           bufferBytes: ctx.options.relayBufferBytes,
+          buffers: ctx.buffers,
           idleTimeoutMs: ctx.options.tcpIdleTimeoutMs,
           signal: ctx.signal,
-          onBytes: (direction, n) => ctx.metrics.bytes.inc({ ...labels, direction }, n),
+          onBytes: pm.onBytes,
           now: ctx.now,
         });
       } finally {
@@ -131,7 +164,7 @@ export class TcpPortListener {
       } else if (!isConnectionError(err)) throw err;
     } finally {
       client.close();
-      ctx.metrics.active.dec(labels);
+      pm.active(-1);
       ctx.untrack(client);
     }
   }
@@ -156,7 +189,7 @@ export class TcpPortListener {
       try {
         const c = await ctx.connector.connectTcp(ep, ctx.signal);
         state.markSuccess(ep.id);
-        ctx.metrics.picks.inc({ ...labels, endpoint: ep.id, path: c.path });
+        this.#metrics.pick(ep.id, c.path);
         return [picked, c];
       } catch (err) {
         picked.release();
