@@ -212,6 +212,16 @@ Deno.test("proxy prefers endpoints on this node; internalTrafficPolicy Local use
       Array(4).fill("local"),
     );
     await local.close();
+    // Deno.serve's shutdown may finish closing its listener a moment later; wait until the
+    // port refuses, so the failover below is what is tested.
+    await waitFor(async () => {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port: local.port })).close();
+        return false;
+      } catch (err) {
+        return err instanceof Deno.errors.ConnectionRefused;
+      }
+    }, "the local backend to refuse connections");
     assertEquals(await get(port), "remote"); // failover beyond the local tier
     putService(h.store, {
       name: "web",
