@@ -1,0 +1,34 @@
+/**
+ * The tunnel: a libp2p mesh between agents that implements the `Dialer` contract.
+ *
+ * - Identity: an Ed25519 key kept in `stateDir` (mode 0600); node names are bound to peer
+ *   IDs by signed claims exchanged on every connection (`/edgemesh/claim/1.0.0`) and pinned
+ *   on first use; a peer claiming a name that is not a cluster Node, or a pinned name with
+ *   another key, is disconnected and denied. Optional private network (PSK, `@libp2p/pnet`).
+ * - `/edgemesh/proxy/1.0.0`: TCP bytes or framed UDP datagrams to `ip:port` on another node;
+ *   the receiver dials only what its `LocalTargets` allows (else `forbidden`).
+ * - Relays: nodes in `relayNodes` run our circuit relay v2 server (standard wire protocol,
+ *   no per-circuit limits, bounded buffers, members only); others keep reservations on the
+ *   nearest two (primary and hot standby, chosen by ping RTT with hysteresis), fail over when
+ *   the primary's connection closes or it stops answering, and reconnect relays that return.
+ * - Discovery: bootstrap peers, mDNS, and a kad-dht under our own protocol prefix, repeated.
+ *
+ * `new Tunnel(deps, options)` is a lifecycle `Service` and a `Dialer`.
+ * @module
+ */
+export { Tunnel } from "./tunnel.ts";
+export type { PeerView, PingResult, TunnelStatus } from "./tunnel.ts";
+export type { RelayView } from "./relays.ts";
+export { resolveOptions, TUNNEL_DEFAULTS } from "./options.ts";
+export type {
+  LocalTargets,
+  RelayNode,
+  TunnelDeps,
+  TunnelOptions,
+  TunnelTestHooks,
+} from "./options.ts";
+export { ClaimError, IdentityError, TunnelStartError, WireError } from "./errors.ts";
+export { KEY_FILE, loadOrCreateIdentity, PIN_FILE } from "./identity.ts";
+export { chooseRelays, clearlyBetter } from "./ranking.ts";
+export { CLAIM_PROTOCOL } from "./claim.ts";
+export { PROXY_PROTOCOL } from "./wire.ts";

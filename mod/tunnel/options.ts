@@ -1,0 +1,106 @@
+/** Settings of the tunnel, its injected dependencies, and the defaults. */
+
+import type { Logger } from "../log/mod.ts";
+import type { Registry } from "../metrics/mod.ts";
+
+/** A relay listed in `modules.edgeTunnel.relayNodes`. */
+export interface RelayNode {
+  nodeName: string;
+  /** Multiaddrs (`/ip4/203.0.113.7/tcp/20006`) or `host:port` / bare IPs (then `listenPort`). */
+  advertiseAddress: string[];
+}
+
+/**
+ * The receiving side's authorization: is `ip:port` an endpoint this node may be asked to
+ * dial? The lead wires it to the catalog (endpoints on this node, own addresses on allowed
+ * ports). The tunnel dials nothing else.
+ */
+export interface LocalTargets {
+  allowed(ip: string, port: number, protocol: "tcp" | "udp"): boolean;
+}
+
+/** Mirrors `modules.edgeTunnel` (durations in milliseconds). */
+export interface TunnelOptions {
+  /** This node's name (cluster Node name). */
+  nodeName: string;
+  /** IPs to listen on (`0.0.0.0` for all), or full multiaddrs. */
+  listenAddresses: string[];
+  /** TCP port (default 20006); 0 picks a free port. */
+  listenPort: number;
+  /** Directory for the identity key and pinned bindings (created if missing). */
+  stateDir: string;
+  /** Names the mDNS service and the DHT protocol prefix. */
+  rendezvous: string;
+  relayNodes: RelayNode[];
+  /** Multiaddrs dialed at start and on every finder round. */
+  bootstrapPeers: string[];
+  mdns: boolean;
+  /** Raw bytes of the PSK file (validated by the caller), or undefined when PSK is off. */
+  psk?: Uint8Array;
+  enableHolePunch: boolean;
+  /** Reservation refresh and claim gossip period (EdgeMesh `heartbeatPeriod`, 120 s). */
+  heartbeatPeriodMs: number;
+  /** Peer discovery period: bootstrap redial, DHT walk (EdgeMesh `finderPeriod`, 60 s). */
+  finderPeriodMs: number;
+  /** Cap on relay candidates kept and probed (EdgeMesh `maxCandidates`, 15). */
+  maxCandidates: number;
+  /** Cluster Node names; claims for any other name are refused. */
+  knownNodes: () => Set<string>;
+  /** How often relays are pinged and re-ranked (default 10 s). */
+  relayProbePeriodMs?: number;
+  /**
+   * Connection-monitor ping interval (1000). The primary and standby relays are also pinged
+   * every quarter of it; one that misses a ping for a whole interval while sending us no bytes
+   * at all is dropped, so a hung relay is left within about 1.25 intervals, a busy one never.
+   */
+  monitorPingIntervalMs?: number;
+  /** Default dial timeout when the caller gives none (5000). */
+  dialTimeoutMs?: number;
+  /** Limit for reading a proxy header or reply (5000). */
+  headerTimeoutMs?: number;
+  /** A relayed UDP channel with no datagram in either direction for this long closes (60 s). */
+  udpIdleTimeoutMs?: number;
+}
+
+/** Hooks for tests; production leaves them unset. */
+export interface TunnelTestHooks {
+  /** Replaces the libp2p ping RTT measurement of a relay (ranking and liveness pings). */
+  measureRtt?: (relayNode: string, measured: () => Promise<number>) => Promise<number>;
+  /** Refuse dialing a multiaddr (simulates a NAT/firewall between two nodes). */
+  denyDialAddress?: (multiaddr: string) => boolean;
+}
+
+export interface TunnelDeps {
+  logger: Logger;
+  metrics: Registry;
+  localTargets: LocalTargets;
+  /** Wall clock for claim timestamps (default `Date.now`). */
+  now?: () => number;
+  hooks?: TunnelTestHooks;
+}
+
+export const TUNNEL_DEFAULTS = {
+  listenPort: 20006,
+  rendezvous: "EDGEMESH_PLAYGOUND",
+  heartbeatPeriodMs: 120_000,
+  finderPeriodMs: 60_000,
+  maxCandidates: 15,
+  relayProbePeriodMs: 10_000,
+  monitorPingIntervalMs: 1000,
+  dialTimeoutMs: 5000,
+  headerTimeoutMs: 5000,
+  udpIdleTimeoutMs: 60_000,
+} as const;
+
+export type ResolvedTunnelOptions = Required<Omit<TunnelOptions, "psk">> & { psk?: Uint8Array };
+
+export function resolveOptions(o: TunnelOptions): ResolvedTunnelOptions {
+  return {
+    ...o,
+    relayProbePeriodMs: o.relayProbePeriodMs ?? TUNNEL_DEFAULTS.relayProbePeriodMs,
+    monitorPingIntervalMs: o.monitorPingIntervalMs ?? TUNNEL_DEFAULTS.monitorPingIntervalMs,
+    dialTimeoutMs: o.dialTimeoutMs ?? TUNNEL_DEFAULTS.dialTimeoutMs,
+    headerTimeoutMs: o.headerTimeoutMs ?? TUNNEL_DEFAULTS.headerTimeoutMs,
+    udpIdleTimeoutMs: o.udpIdleTimeoutMs ?? TUNNEL_DEFAULTS.udpIdleTimeoutMs,
+  };
+}

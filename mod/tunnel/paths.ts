@@ -1,0 +1,264 @@
+/**
+ * Path choice for a new stream to a node: an open direct connection, a new direct
+ * connection, then through the primary relay, the standby and the other relays. Failed
+ * direct dials are remembered for a while so that streams to peers behind NAT go straight to
+ * the relay; concurrent dials of the same path share one connection attempt.
+ */
+
+import type { Connection, PeerId } from "@libp2p/interface";
+import { peerIdFromString } from "@libp2p/peer-id";
+import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
+import type { Libp2p } from "libp2p";
+import { DialError, type DialOptions, type DialTarget, type PathKind } from "../contracts/mod.ts";
+import { directOpen, isCircuit, relayPeerOf } from "./addrs.ts";
+import type { Membership } from "./membership.ts";
+import type { TunnelMetrics } from "./metrics.ts";
+import type { RelayManager } from "./relays.ts";
+import { deadline } from "./stream_io.ts";
+import type { TaskSet } from "./tasks.ts";
+
+/** After a failed direct dial, go straight to relays for this long. */
+export const DIRECT_RETRY_MS = 30_000;
+const DIRECT_ATTEMPT_MS = 1500;
+const RELAY_ATTEMPT_MS = 2000;
+/** Bound on opening a stream on a connection when other paths remain (a hung relay). */
+const STREAM_OPEN_MS = 1000;
+const PREWARM_TIMEOUT_MS = 10_000;
+
+/** Uses a connection: `signal` bounds the whole operation, `openSignal` opening the stream. */
+export type UseConnection<T> = (
+  conn: Connection,
+  path: PathKind,
+  relay: string | undefined,
+  signal: AbortSignal,
+  openSignal: AbortSignal,
+) => Promise<T>;
+
+export interface PathFinderDeps {
+  node: Libp2p<Record<string, unknown>>;
+  membership: Membership;
+  relays: RelayManager;
+  tasks: TaskSet;
+  metrics: TunnelMetrics;
+  knownNodes: () => Set<string>;
+  now: () => number;
+  shutdown: AbortSignal;
+  dialTimeoutMs: number;
+}
+
+export class PathFinder {
+  #directFailed = new Map<string, number>();
+  #dialing = new Map<string, Promise<Connection>>();
+
+  constructor(readonly deps: PathFinderDeps) {}
+
+  /** Finds the peer ID of `node`, asking connected peers for their claims when unknown. */
+  async resolvePeer(target: DialTarget, signal: AbortSignal): Promise<string> {
+    const { dir } = this.deps.membership;
+    if (!this.deps.knownNodes().has(target.node)) {
+      throw new DialError("unreachable", target, `"${target.node}" is not a cluster node`);
+    }
+    let id = dir.peerOf(target.node);
+    if (id) return id;
+    const aborted = new Promise((r) => signal.addEventListener("abort", r, { once: true }));
+    // Claims may be on their way already: a bootstrap dial or an exchange in flight.
+    await Promise.race([this.deps.tasks.discoverySettled(), aborted]);
+    id = dir.peerOf(target.node);
+    if (id) return id;
+    const seen = new Set<string>();
+    const conns = this.deps.node.getConnections().filter((c) => {
+      const p = c.remotePeer.toString();
+      if (c.status !== "open" || seen.has(p)) return false;
+      seen.add(p);
+      return true;
+    });
+    await Promise.race([
+      Promise.allSettled(conns.map((c) => this.deps.membership.exchange(c))),
+      aborted,
+    ]);
+    id = dir.peerOf(target.node);
+    if (id) return id;
+    throw new DialError("unreachable", target, "no peer has announced this node yet");
+  }
+
+  /**
+   * Runs `use` on a connection to the target's node, trying paths in order. Transport
+   * failures move on to the next path; a DialError from `use` is final.
+   */
+  async withConnection<T>(
+    target: DialTarget,
+    options: DialOptions | undefined,
+    use: UseConnection<T>,
+  ): Promise<T> {
+    const total = options?.timeoutMs ?? this.deps.dialTimeoutMs;
+    const parent = options?.signal
+      ? AbortSignal.any([options.signal, this.deps.shutdown])
+      : this.deps.shutdown;
+    const outer = deadline(total, parent);
+    const t0 = performance.now();
+    const errors: unknown[] = [];
+    const sub = (ms: number) => AbortSignal.any([outer.signal, AbortSignal.timeout(ms)]);
+    /**
+     * Uses `conn`; the path and relay are read from the connection itself. `openMs` bounds
+     * opening the stream when other paths remain to be tried.
+     */
+    const attempt = async (
+      conn: Connection,
+      openMs?: number,
+    ): Promise<{ ok: true; v: T } | { ok: false }> => {
+      const relayPeer = relayPeerOf(conn.remoteAddr);
+      const path: PathKind = isCircuit(conn.remoteAddr) ? "tunnel-relay" : "tunnel-direct";
+      const relay = relayPeer === undefined
+        ? undefined
+        : (this.deps.relays.nodeOfPeer(relayPeer) ?? this.deps.membership.dir.nodeOf(relayPeer) ??
+          relayPeer);
+      try {
+        const v = await use(conn, path, relay, outer.signal, openMs ? sub(openMs) : outer.signal);
+        this.deps.metrics.dialSeconds.observe((performance.now() - t0) / 1000, { path });
+        return { ok: true, v };
+      } catch (err) {
+        if (err instanceof DialError) throw err;
+        errors.push(err);
+        return { ok: false };
+      }
+    };
+    try {
+      const peerId = await this.resolvePeer(target, outer.signal);
+      const pid = peerIdFromString(peerId);
+      const node = this.deps.node;
+      const open = () => node.getConnections(pid).filter((c) => c.status === "open");
+      // 1. an open direct connection
+      for (const c of directOpen(open())) {
+        const r = await attempt(c, STREAM_OPEN_MS);
+        if (r.ok) return r.v;
+      }
+      // 2. a new direct connection, unless one failed recently
+      if ((this.#directFailed.get(peerId) ?? 0) <= this.deps.now() && !outer.signal.aborted) {
+        const direct = await this.#directAddrs(pid);
+        if (direct.length) {
+          try {
+            const c = await this.#dialOnce(
+              `${peerId}@direct`,
+              () => node.dial(direct, { signal: sub(DIRECT_ATTEMPT_MS), force: true }),
+            );
+            // The dial may join one under way through a relay: only a direct result counts.
+            if (isCircuit(c.remoteAddr)) {
+              this.#directFailed.set(peerId, this.deps.now() + DIRECT_RETRY_MS);
+            } else this.#directFailed.delete(peerId);
+            const r = await attempt(c, STREAM_OPEN_MS);
+            if (r.ok) return r.v;
+          } catch (err) {
+            if (err instanceof DialError) throw err;
+            errors.push(err);
+            this.#directFailed.set(peerId, this.deps.now() + DIRECT_RETRY_MS);
+          }
+        }
+      }
+      // 3. relays: primary, standby, the others
+      const order = this.deps.relays.dialOrder();
+      for (let i = 0; i < order.length && !outer.signal.aborted; i++) {
+        const r = order[i];
+        if (r.peerId === peerId) continue;
+        const last = i === order.length - 1;
+        const openMs = last ? undefined : STREAM_OPEN_MS;
+        const existing = open().find((c) => relayPeerOf(c.remoteAddr) === r.peerId);
+        if (existing) {
+          const res = await attempt(existing, openMs);
+          if (res.ok) {
+            this.#prewarm(peerId, order, i);
+            return res.v;
+          }
+        }
+        const relayConn = directOpen(node.getConnections(peerIdFromString(r.peerId)))[0];
+        if (!relayConn) continue;
+        try {
+          const base = relayConn.remoteAddr.toString().replace(/\/p2p\/[^/]+$/, "");
+          const circuit = multiaddr(`${base}/p2p/${r.peerId}/p2p-circuit/p2p/${peerId}`);
+          const c = await this.#dialOnce(
+            `${peerId}@${r.peerId}`,
+            () => node.dial(circuit, { signal: sub(last ? total : RELAY_ATTEMPT_MS), force: true }),
+          );
+          const res = await attempt(c, openMs);
+          if (res.ok) {
+            this.#prewarm(peerId, order, i);
+            return res.v;
+          }
+        } catch (err) {
+          if (err instanceof DialError) throw err;
+          errors.push(err);
+        }
+      }
+      if (outer.signal.aborted) {
+        throw new DialError("timeout", target, `no path within ${total} ms`, {
+          cause: errors.at(-1),
+        });
+      }
+      throw new DialError(
+        "unreachable",
+        target,
+        `no direct or relayed path (${errors.length} attempts failed)`,
+        {
+          cause: errors.at(-1),
+        },
+      );
+    } catch (err) {
+      if (err instanceof DialError) throw err;
+      if (outer.signal.aborted) {
+        throw new DialError("timeout", target, `no path within ${total} ms`, { cause: err });
+      }
+      throw new DialError("unreachable", target, String(err), { cause: err });
+    } finally {
+      outer.clear();
+    }
+  }
+
+  /**
+   * After a relayed stream went through `order[used]`, opens a connection to the same peer
+   * through the next relay too (in the background), so that when the relay in use dies new
+   * streams find a connection through the standby already open.
+   */
+  #prewarm(peerId: string, order: { node: string; peerId: string }[], used: number): void {
+    const next = order.slice(used + 1).find((r) => r.peerId !== peerId);
+    if (!next) return;
+    const node = this.deps.node;
+    const pid = peerIdFromString(peerId);
+    const has = node.getConnections(pid).some((c) =>
+      c.status === "open" && relayPeerOf(c.remoteAddr) === next.peerId
+    );
+    const relayConn = directOpen(node.getConnections(peerIdFromString(next.peerId)))[0];
+    if (has || !relayConn || this.#dialing.has(`${peerId}@${next.peerId}`)) return;
+    const base = relayConn.remoteAddr.toString().replace(/\/p2p\/[^/]+$/, "");
+    const circuit = multiaddr(`${base}/p2p/${next.peerId}/p2p-circuit/p2p/${peerId}`);
+    const d = deadline(PREWARM_TIMEOUT_MS, this.deps.shutdown);
+    this.deps.tasks.track(
+      this.#dialOnce(
+        `${peerId}@${next.peerId}`,
+        () => node.dial(circuit, { signal: d.signal, force: true }),
+      )
+        .then(() => d.clear(), () => d.clear()),
+    );
+  }
+
+  /** Joins a dial already under way for the same key instead of opening a second connection. */
+  #dialOnce(key: string, dial: () => Promise<Connection>): Promise<Connection> {
+    let p = this.#dialing.get(key);
+    if (!p) {
+      p = dial().finally(() => this.#dialing.delete(key));
+      this.#dialing.set(key, p);
+    }
+    return p;
+  }
+
+  async #directAddrs(pid: PeerId): Promise<Multiaddr[]> {
+    let addrs: Multiaddr[];
+    try {
+      addrs = (await this.deps.node.peerStore.get(pid)).addresses.map((a) => a.multiaddr);
+    } catch {
+      // Not in the peer store: no direct address known.
+      return [];
+    }
+    return addrs.filter((a) => !isCircuit(a)).map((a) =>
+      a.toString().includes("/p2p/") ? a : a.encapsulate(`/p2p/${pid.toString()}`)
+    );
+  }
+}
