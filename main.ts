@@ -36,6 +36,7 @@ import {
   AdmissionConfigError,
   AdmissionReviewer,
   Health,
+  type HealthIdentity,
   loadOrCreateIdentity,
   serveAdmission,
 } from "./mod/health/mod.ts";
@@ -171,6 +172,20 @@ const COMMANDS: Record<string, Command> = {
     },
     run: runStatus,
   },
+  ping: {
+    summary: "Ping a node through the tunnel: the path taken and the round-trip time.",
+    usage: "edgemesh ping NODE [--admin HOST:PORT] [--config PATH] [--count N]",
+    flags: {
+      admin: {
+        type: "string",
+        arg: "HOST:PORT",
+        description: `Admin API address (default from the config, else ${DEFAULT_ADMIN}).`,
+      },
+      config: configFlag,
+      count: { type: "string", arg: "N", description: "Number of pings (default 3)." },
+    },
+    run: runPing,
+  },
   version: {
     summary: "Print the version, Deno version and target.",
     usage: "edgemesh version [--json]",
@@ -280,14 +295,50 @@ async function configCheck(_values: FlagValues, positionals: string[]): Promise<
   return 0;
 }
 
-async function runStatus(values: FlagValues): Promise<number> {
-  let admin = values.admin as string | undefined;
-  if (!admin) {
-    const r = await readConfig({
-      localFile: (values.config as string | undefined) ?? DEFAULT_CONFIG,
-    });
-    admin = r.config?.commonConfig.adminAddress ?? DEFAULT_ADMIN;
+async function adminAddressOf(values: FlagValues): Promise<string> {
+  const given = values.admin as string | undefined;
+  if (given) return given;
+  const r = await readConfig({
+    localFile: (values.config as string | undefined) ?? DEFAULT_CONFIG,
+  });
+  return r.config?.commonConfig.adminAddress ?? DEFAULT_ADMIN;
+}
+
+async function runPing(values: FlagValues, positionals: string[]): Promise<number> {
+  if (positionals.length !== 1) return usage("ping", "ping needs exactly one NODE");
+  const count = Number((values.count as string | undefined) ?? 3);
+  if (!Number.isInteger(count) || count < 1 || count > 1000) {
+    return usage("ping", "--count must be 1..1000");
   }
+  const admin = await adminAddressOf(values);
+  const node = positionals[0];
+  let failures = 0;
+  for (let i = 0; i < count; i++) {
+    let body: { path?: string; relay?: string; rttMs?: number; error?: string };
+    try {
+      const res = await fetch(`http://${admin}/api/v1/ping?node=${encodeURIComponent(node)}`, {
+        signal: AbortSignal.timeout(8000),
+      });
+      body = await res.json();
+    } catch (err) {
+      writeErr(
+        `edgemesh: cannot reach the agent's admin API at ${admin}: ${(err as Error).message}\n`,
+      );
+      return 1;
+    }
+    if (body.error) {
+      failures++;
+      write(`${node}: ${body.error}\n`);
+    } else {
+      const via = body.path === "tunnel-relay" ? `via relay ${body.relay}` : body.path;
+      write(`${node}: ${via}, rtt ${body.rttMs?.toFixed(2)} ms\n`);
+    }
+  }
+  return failures === count ? 1 : 0;
+}
+
+async function runStatus(values: FlagValues): Promise<number> {
+  const admin = await adminAddressOf(values);
   let doc: Record<string, unknown>;
   try {
     const res = await fetch(`http://${admin}/api/v1/status`, { signal: AbortSignal.timeout(3000) });
@@ -604,6 +655,47 @@ function gatewayAddresses(g: Readonly<Config["modules"]["edgeGateway"]>): string
   return base.filter((ip) => !exclude.has(ip));
 }
 
+/** Whether ip:port/protocol is an endpoint the catalog places on this node. */
+function isLocalEndpoint(
+  catalog: StoreCatalog,
+  nodeName: string,
+  ip: string,
+  port: number,
+  protocol: "tcp" | "udp",
+): boolean {
+  const proto = protocol === "tcp" ? "TCP" : "UDP";
+  for (const svc of catalog.services()) {
+    for (const ep of svc.endpoints) {
+      if (ep.nodeName !== nodeName || ep.ip !== ip) continue;
+      if (Object.values(ep.ports).some((p) => p.port === port && p.protocol === proto)) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Reads the PSK file: at least 32 bytes of random content. A missing, short or constant file
+ * is a startup error that says how to make one.
+ */
+async function readPsk(path: string): Promise<Uint8Array> {
+  const make =
+    `generate one with: openssl rand -base64 32 > ${path} (the same file on every node), ` +
+    `or set modules.edgeTunnel.psk.enable: false`;
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (err) {
+    throw new Error(`Cannot read the PSK file "${path}": ${(err as Error).message}; ${make}`);
+  }
+  const distinct = new Set(bytes).size;
+  if (bytes.length < 32 || distinct < 8) {
+    throw new Error(
+      `The PSK file "${path}" is a weak key (${bytes.length} bytes, ${distinct} distinct); ${make}`,
+    );
+  }
+  return bytes;
+}
+
 /** True when the cloud says the node is not Ready (False or Unknown). */
 function cloudNotReady(store: StoreReader, node: string): boolean {
   const c = store.get("nodes", undefined, node)?.status?.conditions?.find((x) =>
@@ -690,7 +782,64 @@ async function composeAgent(
     }),
   );
 
-  const dialer: Dialer = NO_TUNNEL;
+  let dialer: Dialer = NO_TUNNEL;
+  let tunnel: import("./mod/tunnel/mod.ts").Tunnel | undefined;
+  let healthIdentity: HealthIdentity | undefined;
+  let peerKey: ((node: string) => Uint8Array | undefined) | undefined;
+  if (m.edgeTunnel.enable) {
+    const t = m.edgeTunnel;
+    // Loaded only when enabled: libp2p costs ~48 MB of memory.
+    const tunnelMod = await import("./mod/tunnel/mod.ts");
+    const { peerIdFromString } = await import("@libp2p/peer-id");
+    const psk = t.psk.enable ? await readPsk(t.psk.path) : undefined;
+    const listen = t.listenAddress.length ? [...t.listenAddress] : localAddresses({
+      listenInterfaces: t.listenInterfaces,
+      extraFilteredInterfaces: t.extraFilteredInterfaces,
+    }).map((a) => a.address);
+    const hostPorts = new Set(t.hostPorts);
+    const ownAddresses = new Set(
+      localAddresses({ includeLoopback: true, listenInterfaces: "*" }).map((a) => a.address),
+    );
+    for (const ip of listen) ownAddresses.add(ip);
+    const tun = new tunnelMod.Tunnel({
+      logger: logger.child("tunnel"),
+      metrics,
+      localTargets: {
+        allowed: (ip, port, protocol) =>
+          (hostPorts.has(port) && ownAddresses.has(ip)) ||
+          isLocalEndpoint(catalog, nodeName, ip, port, protocol),
+      },
+    }, {
+      nodeName,
+      listenAddresses: listen,
+      listenPort: t.listenPort,
+      stateDir: common.stateDir,
+      rendezvous: t.rendezvous,
+      relayNodes: t.relayNodes.map((r) => ({
+        nodeName: r.nodeName,
+        advertiseAddress: [...r.advertiseAddress],
+      })),
+      bootstrapPeers: [...t.bootstrapPeers],
+      mdns: t.mdns.enable,
+      psk,
+      enableHolePunch: t.enableHolePunch,
+      relayOnly: t.relayOnly,
+      heartbeatPeriodMs: t.heartbeatPeriod,
+      finderPeriodMs: t.finderPeriod,
+      maxCandidates: t.maxCandidates,
+      knownNodes: () => new Set(store.list("nodes").map((n) => n.metadata.name)),
+    });
+    tunnel = tun;
+    dialer = tun;
+    mesh.push(tun);
+    // Health signs with the same key as the peer ID; peers' keys come from verified claims.
+    const key = await tunnelMod.loadOrCreateIdentity(common.stateDir);
+    healthIdentity = { publicKey: key.publicKey.raw, sign: async (bytes) => await key.sign(bytes) };
+    peerKey = (node) => {
+      const id = tun.peerIdOf(node);
+      return id ? peerIdFromString(id).publicKey?.raw : undefined;
+    };
+  }
 
   let health: HealthView = UNKNOWN_HEALTH;
   let healthModule: Health | undefined;
@@ -700,7 +849,8 @@ async function composeAgent(
       logger: logger.child("health"),
       metrics,
       store,
-      identity: await loadOrCreateIdentity(common.stateDir),
+      identity: healthIdentity ?? await loadOrCreateIdentity(common.stateDir),
+      peerKey,
       // The manifests source has no API: verdicts still steer local traffic, nothing is written.
       writer: k.manifestDir
         ? { patchNodeAnnotations: () => Promise.resolve() }
@@ -814,14 +964,36 @@ async function composeAgent(
       return {
         cluster: cluster.details(),
         dns: dns?.details(),
-        peers: [],
-        relays: [],
+        ...(tunnel ? tunnel.snapshot() : { peers: [], relays: [] }),
         services: proxy?.services() ?? [],
         health: hs ? { group: hs.group, members: hs.members } : { group: null, members: [] },
       };
     },
-    routes: {},
-    applyLive: () => false,
+    routes: {
+      "/api/v1/ping": async (_req, url) => {
+        const node = url.searchParams.get("node") ?? "";
+        if (!tunnel) {
+          return Response.json({ error: "the tunnel module is disabled" }, { status: 409 });
+        }
+        try {
+          return Response.json(await tunnel.ping(node, { timeoutMs: 5000 }));
+        } catch (err) {
+          return Response.json({ error: (err as Error).message }, { status: 502 });
+        }
+      },
+    },
+    applyLive: (path, next) => {
+      if (path === "modules.edgeTunnel.relayNodes" && tunnel) {
+        tunnel.setRelayNodes(
+          next.modules.edgeTunnel.relayNodes.map((r) => ({
+            nodeName: r.nodeName,
+            advertiseAddress: [...r.advertiseAddress],
+          })),
+        );
+        return true;
+      }
+      return false;
+    },
   };
 }
 

@@ -172,6 +172,15 @@ export const schema = t.obj({
           port: port(9999, "Metrics port."),
         }),
         enableHolePunch: t.bool(true, "Upgrade relayed connections to direct ones through NATs."),
+        relayOnly: t.bool(
+          false,
+          "Carry every stream through a relay, never directly (troubleshooting).",
+        ),
+        hostPorts: t.list(
+          t.int(0, "", { min: 1, max: 65535 }),
+          "Ports of this node's own addresses peers may reach through the tunnel (SOCKS5 to a node by name).",
+          [22],
+        ),
         mdns: t.obj({ enable: t.bool(true, "Find LAN peers with mDNS.") }),
         bootstrapPeers: t.list(
           t.str("", "", checkMultiaddr),

@@ -38,6 +38,12 @@ export interface TunnelOptions {
   /** Raw bytes of the PSK file (validated by the caller), or undefined when PSK is off. */
   psk?: Uint8Array;
   enableHolePunch: boolean;
+  /**
+   * Carry every stream to another node through a relay, never over a direct connection
+   * (troubleshooting, or networks where direct paths between nodes must not be used).
+   * Relays themselves are still dialled directly. Default false.
+   */
+  relayOnly?: boolean;
   /** Reservation refresh and claim gossip period (EdgeMesh `heartbeatPeriod`, 120 s). */
   heartbeatPeriodMs: number;
   /** Peer discovery period: bootstrap redial, DHT walk (EdgeMesh `finderPeriod`, 60 s). */
@@ -102,5 +108,6 @@ export function resolveOptions(o: TunnelOptions): ResolvedTunnelOptions {
     dialTimeoutMs: o.dialTimeoutMs ?? TUNNEL_DEFAULTS.dialTimeoutMs,
     headerTimeoutMs: o.headerTimeoutMs ?? TUNNEL_DEFAULTS.headerTimeoutMs,
     udpIdleTimeoutMs: o.udpIdleTimeoutMs ?? TUNNEL_DEFAULTS.udpIdleTimeoutMs,
+    relayOnly: o.relayOnly ?? false,
   };
 }

@@ -44,6 +44,8 @@ export interface PathFinderDeps {
   now: () => number;
   shutdown: AbortSignal;
   dialTimeoutMs: number;
+  /** Never use a direct connection to the target (relays are still reached directly). */
+  relayOnly?: boolean;
 }
 
 export class PathFinder {
@@ -127,13 +129,17 @@ export class PathFinder {
       const pid = peerIdFromString(peerId);
       const node = this.deps.node;
       const open = () => node.getConnections(pid).filter((c) => c.status === "open");
+      const isRelay = this.deps.relays.dialOrder().some((r) => r.peerId === peerId);
+      const direct = !this.deps.relayOnly || isRelay;
       // 1. an open direct connection
-      for (const c of directOpen(open())) {
+      for (const c of direct ? directOpen(open()) : []) {
         const r = await attempt(c, STREAM_OPEN_MS);
         if (r.ok) return r.v;
       }
       // 2. a new direct connection, unless one failed recently
-      if ((this.#directFailed.get(peerId) ?? 0) <= this.deps.now() && !outer.signal.aborted) {
+      if (
+        direct && (this.#directFailed.get(peerId) ?? 0) <= this.deps.now() && !outer.signal.aborted
+      ) {
         const direct = await this.#directAddrs(pid);
         if (direct.length) {
           try {

@@ -250,6 +250,7 @@ export class Tunnel implements Service, Dialer {
         now: this.#now,
         shutdown,
         dialTimeoutMs: o.dialTimeoutMs,
+        relayOnly: o.relayOnly,
       }),
       discovery: new Discovery({
         node: n,
@@ -459,12 +460,16 @@ export class Tunnel implements Service, Dialer {
       const id = c.remotePeer.toString();
       byPeer.set(id, [...(byPeer.get(id) ?? []), c]);
     }
+    const relayIds = new Set(run.relays.dialOrder().map((r) => r.peerId));
     const out: PeerView[] = [];
     for (const [id, conns] of byPeer) {
       const name = dir.nodeOf(id);
       if (name === undefined) continue;
-      const direct = conns.find((c) => !isCircuit(c.remoteAddr));
-      const c = direct ?? conns[0];
+      // With relayOnly, streams to non-relays take a circuit even when a direct connection
+      // exists (for claims and the DHT): show the path streams take.
+      const streamsDirect = !this.options.relayOnly || relayIds.has(id);
+      const direct = streamsDirect ? conns.find((c) => !isCircuit(c.remoteAddr)) : undefined;
+      const c = direct ?? conns.find((x) => isCircuit(x.remoteAddr)) ?? conns[0];
       const relayPeer = direct ? undefined : relayPeerOf(c.remoteAddr);
       const rtt = this.#peerRtt.get(id) ?? c.rtt;
       out.push({

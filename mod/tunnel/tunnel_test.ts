@@ -634,3 +634,70 @@ Deno.test("a node name pinned to one key is refused when another key claims it",
     await Promise.all([a.stop(), b1.stop()]);
   }
 });
+
+Deno.test("relayOnly carries streams through a relay even when the peers could connect directly", async () => {
+  const relay = await startAgent({
+    name: "r1",
+    ip: "127.0.8.1",
+    known: NODES,
+    relayNodes: [{ nodeName: "r1", advertiseAddress: [] }],
+  });
+  const relayNodes = [{ nodeName: "r1", advertiseAddress: [relay.addr] }];
+  const echo = tcpEcho();
+  const b = await startAgent({
+    name: "b",
+    ip: "127.0.8.3",
+    known: NODES,
+    relayNodes,
+    allow: (ip, port) => ip === "127.0.0.1" && port === echo.port,
+  });
+  const a = await startAgent({
+    name: "a",
+    ip: "127.0.8.2",
+    known: NODES,
+    relayNodes,
+    // a even knows b's direct address, and is connected to it.
+    bootstrap: [b.tunnel.multiaddrs()[0]],
+    options: { relayOnly: true },
+  });
+  try {
+    await waitFor(
+      () => [a, b].every((x) => x.tunnel.snapshot().relays.some((r) => r.reserved)),
+      8000,
+      "reservations",
+    );
+    const s = await a.tunnel.dialStream({
+      node: "b",
+      ip: "127.0.0.1",
+      port: echo.port,
+      protocol: "tcp",
+    });
+    assertEquals(s.path, "tunnel-relay");
+    assertEquals(s.relay, "r1");
+    s.close();
+    // Without relayOnly, a peer in the same place connects directly.
+    const c = await startAgent({
+      name: "c",
+      ip: "127.0.8.4",
+      known: NODES,
+      relayNodes,
+      bootstrap: [b.tunnel.multiaddrs()[0]],
+    });
+    try {
+      await waitFor(() => !!c.tunnel.peerIdOf("b"), 8000, "c to learn b's claim");
+      const d = await c.tunnel.dialStream({
+        node: "b",
+        ip: "127.0.0.1",
+        port: echo.port,
+        protocol: "tcp",
+      });
+      assertEquals(d.path, "tunnel-direct");
+      d.close();
+    } finally {
+      await c.stop();
+    }
+  } finally {
+    await Promise.all([a.stop(), b.stop(), relay.stop()]);
+    await echo.close();
+  }
+});
