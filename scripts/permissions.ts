@@ -24,7 +24,13 @@ export const RUN_PROGRAMS = [
   "ip6tables-save",
   "ip6tables-restore",
 ];
-/** Environment variables it reads. */
+/**
+ * Environment variables our own code and the yaml parser read. The flag below is nevertheless
+ * a plain `--allow-env`: with the tunnel on, libp2p's logger (`weald`, node flavour) lists the
+ * whole environment at import (`Object.keys(process.env)`, for its `DEBUG_*` options) and
+ * `supports-color` probes CI variables, so a variable list makes the agent exit at start
+ * ("Requires env access"). Found by tests/e2e/scenarios_tunnel_test.ts.
+ */
 export const ENV_VARS = [
   "NODE_NAME",
   "NOTIFY_SOCKET",
@@ -52,7 +58,7 @@ export function agentFlags(opts: { extraRead?: string[]; extraWrite?: string[] }
     `--allow-read=${read.join(",")}`,
     `--allow-write=${write.join(",")}`,
     `--allow-run=${RUN_PROGRAMS.join(",")}`,
-    `--allow-env=${ENV_VARS.join(",")}`,
+    "--allow-env",
     `--allow-sys=${SYS_INFO.join(",")}`,
     "--allow-ffi",
   ];
