@@ -10,7 +10,7 @@ import type { ConnectionGater, PrivateKey } from "@libp2p/interface";
 import { kadDHT, passthroughMapper } from "@libp2p/kad-dht";
 import { mdns } from "@libp2p/mdns";
 import { ping } from "@libp2p/ping";
-import { preSharedKey } from "@libp2p/pnet";
+import { networkKey, pskProtector } from "./psk_protector.ts";
 import { tcp } from "@libp2p/tcp";
 import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
 import type { Libp2pOptions } from "libp2p";
@@ -52,13 +52,9 @@ export function toMultiaddr(addr: string, defaultPort: number): Multiaddr {
   return multiaddr(`/${proto}/${host}/tcp/${port}`);
 }
 
-/** The libp2p swarm key (pnet v1 format) derived from the PSK file's bytes. */
-export async function swarmKey(psk: Uint8Array): Promise<Uint8Array> {
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", psk as Uint8Array<ArrayBuffer>),
-  );
-  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-  return new TextEncoder().encode(`/key/swarm/psk/1.0.0/\n/base16/\n${hex}`);
+/** The 32-byte private-network key derived from the PSK file's bytes. */
+export function swarmKey(psk: Uint8Array): Promise<Uint8Array> {
+  return networkKey(psk);
 }
 
 export interface HostParams {
@@ -121,7 +117,7 @@ export function hostOptions(p: HostParams): Libp2pOptions<Record<string, unknown
         },
       }),
     ],
-    ...(p.psk ? { connectionProtector: preSharedKey({ psk: p.psk }) } : {}),
+    ...(p.psk ? { connectionProtector: pskProtector(p.psk) } : {}),
     connectionGater: p.gater,
     connectionManager: {
       maxConnections: 1024,
