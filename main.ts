@@ -590,6 +590,9 @@ async function runAgent(values: FlagValues): Promise<number> {
     return 1;
   }
   watcher.start();
+  // The synced cluster config may have been written while the modules started (before the
+  // watcher ran): read the layers once more so it is applied now, not at its next change.
+  await watcher.reload();
   log.info("agent ready", { node: nodeName, admin: admin.address, version: VERSION });
   await notifier.ready(`serving as ${nodeName}`);
 
