@@ -1,9 +1,10 @@
 /**
- * Issue 9 scenarios that need no tunnel: DNS (1), LAN direct (2), LAN autonomy (7, without
- * mDNS) and the health partition (9). The shipped bundle runs in every node with the narrowed
- * permissions; clients are real (`dig`, `curl`, a WebSocket and a UDP client). Cross-node
- * traffic must take the kernel path (`lan`): the agents run with the tunnel off, so a
- * connection that tried the tunnel would fail. Turning the tunnel on later is `TUNNEL = true`.
+ * Issue 9 scenarios that need no relay: DNS (1), LAN direct (2), LAN autonomy (7; with the
+ * tunnel on, a1 and a2 also stay connected by mDNS) and the health partition (9). The shipped
+ * bundle runs in every node with the narrowed permissions; clients are real (`dig`, `curl`, a
+ * WebSocket and a UDP client). Cross-node traffic must take the kernel path (`lan`): with
+ * `TUNNEL = true` (the default) every agent also runs the tunnel, found by mDNS, and no stream
+ * may carry this traffic; with `TUNNEL = false` a connection that tried the tunnel would fail.
  *
  * ```
  *                  wan bridge 198.18.0.0/24              one bridge 198.18.3.0/24 (scenario 9)
@@ -29,8 +30,11 @@ import { denoIn, readyLine } from "./support/deno_run.ts";
 import { echo } from "./support/echo_client.ts";
 import { e2eTest } from "./support/scenario.ts";
 
-/** The tunnel is being finished elsewhere: when it lands, flip this (nothing else changes). */
-const TUNNEL = false;
+/**
+ * The tunnel runs in every agent (found by mDNS: these topologies have no relays); set false
+ * to prove the scenarios without it.
+ */
+const TUNNEL = true;
 const BRIDGE_IP = "169.254.96.16";
 const EDGE_HEALTH = "edgemesh.kubeedge.io/edge-health";
 
@@ -316,6 +320,16 @@ e2eTest(
     const cloud = await curl(topo, "a1", "http://127.0.0.1:10550/api/v1/nodes", { maxTimeS: 1 });
     ok(cloud.status !== 200, "the cloud API is out of reach from LAN A");
     ok(await serves("a1"), "a1 → a2 by name and ClusterIP with the WAN cut");
+    // No relays and no bootstrap peers here: a2 can only be found by mDNS.
+    const mdnsPeer = async (a: NsAgent) =>
+      (await a.status()).peers.some((p: Obj) => p.node === "a2" && p.path === "tunnel-direct");
+    if (TUNNEL) {
+      await waitFor(() => mdnsPeer(a1), {
+        what: "a1 and a2 connected by mDNS with the WAN cut",
+        timeoutMs: 15_000,
+        intervalMs: 200,
+      });
+    }
     const byName = await curlByName(topo, "a1", "web.demo", 80);
     equal(byName.body, "a2", byName.stderr);
 
@@ -369,6 +383,18 @@ e2eTest(
       Math.max(dnsMs, curlMs) <= 1000,
       `serving within 1 s of start (dig ${dnsMs.toFixed(0)} ms, curl ${curlMs.toFixed(0)} ms)`,
     );
+    if (TUNNEL) {
+      await waitFor(() => mdnsPeer(again), {
+        what: "the restarted a1 finds a2 by mDNS with the WAN cut",
+        timeoutMs: 15_000,
+        intervalMs: 200,
+      });
+      console.log(
+        `scenario 7: the restarted a1 is connected to a2 by mDNS ${
+          (performance.now() - t0).toFixed(0)
+        } ms after process start`,
+      );
+    }
   },
   { timeoutMs: 60_000 },
 );
