@@ -4,7 +4,6 @@ import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { autoNAT } from "@libp2p/autonat";
 import { circuitRelayTransport } from "@libp2p/circuit-relay-v2";
-import { dcutr } from "@libp2p/dcutr";
 import { identify } from "@libp2p/identify";
 import type { ConnectionGater, PrivateKey } from "@libp2p/interface";
 import { kadDHT, passthroughMapper } from "@libp2p/kad-dht";
@@ -89,7 +88,8 @@ export function hostOptions(p: HostParams): Libp2pOptions<Record<string, unknown
     autonat: autoNAT({ protocolPrefix: "edgemesh" }),
     handle: (components: Record<string, unknown>) => new ComponentsHandle(components),
   };
-  if (o.enableHolePunch) services.dcutr = dcutr();
+  // No DCUtR: it never gets through two MASQUERADE NATs, and its one-sided first dial leaves
+  // conntrack state that breaks a simultaneous open. Our own punch (punch.ts) replaces it.
   const peerDiscovery = o.mdns
     ? [mdns({ serviceTag: `_${slug}._udp.local`, interval: 10_000 })]
     : [];

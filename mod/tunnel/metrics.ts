@@ -39,6 +39,15 @@ export function tunnelMetrics(r: Registry) {
     relaySwitches: r.counter("edgemesh_tunnel_relay_switches_total", "Primary relay changes", [
       "reason",
     ]),
+    punches: r.counter(
+      "edgemesh_tunnel_hole_punches_total",
+      "Hole punches (relayed → direct upgrades), by role and result",
+      ["role", "result"],
+    ),
+    punchSeconds: r.histogram(
+      "edgemesh_tunnel_hole_punch_seconds",
+      "Time from starting a hole punch to a direct connection (initiator)",
+    ),
     dialSeconds: r.histogram("edgemesh_tunnel_dial_seconds", "Time to open a proxy stream", [
       "path",
     ]),

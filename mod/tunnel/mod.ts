@@ -12,6 +12,11 @@
  *   nearest two (primary and hot standby, chosen by ping RTT with hysteresis), fail over when
  *   the primary's connection closes or it stops answering, and reconnect relays that return.
  * - Discovery: bootstrap peers, mDNS, and a kad-dht under our own protocol prefix, repeated.
+ * - Hole punching (`enableHolePunch`, `/edgemesh/punch/1.0.0`; libp2p's DCUtR is not used):
+ *   over a relayed connection both sides learn their NAT's address from the relay, agree on a
+ *   moment, and simultaneously connect from a dedicated punch port; the TCP connection that
+ *   forms is upgraded by libp2p's TCP transport (PSK, Noise, yamux) into a direct connection,
+ *   which later streams prefer. Failed punches are retried with backoff.
  *
  * `new Tunnel(deps, options)` is a lifecycle `Service` and a `Dialer`.
  * @module
@@ -32,3 +37,5 @@ export { KEY_FILE, loadOrCreateIdentity, PIN_FILE } from "./identity.ts";
 export { chooseRelays, clearlyBetter } from "./ranking.ts";
 export { CLAIM_PROTOCOL } from "./claim.ts";
 export { PROXY_PROTOCOL } from "./wire.ts";
+export { PUNCH_PROTOCOL } from "./punch_wire.ts";
+export { PUNCH_DEFAULTS } from "./punch.ts";

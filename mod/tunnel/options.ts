@@ -37,7 +37,17 @@ export interface TunnelOptions {
   mdns: boolean;
   /** Raw bytes of the PSK file (validated by the caller), or undefined when PSK is off. */
   psk?: Uint8Array;
+  /**
+   * Upgrade relayed connections to direct ones with our coordinated TCP hole punch
+   * (`/edgemesh/punch/1.0.0`, punch.ts). False: never punched (symmetric NATs, strict firewalls).
+   */
   enableHolePunch: boolean;
+  /** Local TCP port hole punches are made from (0: a free port per punch; default 0). */
+  holePunchPort?: number;
+  /** How long both sides keep trying to connect in one punch (5000). */
+  holePunchWindowMs?: number;
+  /** First retry delay after a failed punch, doubling up to 5 min (5000). */
+  holePunchBackoffMs?: number;
   /**
    * Carry every stream to another node through a relay, never over a direct connection
    * (troubleshooting, or networks where direct paths between nodes must not be used).
@@ -96,6 +106,9 @@ export const TUNNEL_DEFAULTS = {
   dialTimeoutMs: 5000,
   headerTimeoutMs: 5000,
   udpIdleTimeoutMs: 60_000,
+  holePunchPort: 0,
+  holePunchWindowMs: 5000,
+  holePunchBackoffMs: 5000,
 } as const;
 
 export type ResolvedTunnelOptions = Required<Omit<TunnelOptions, "psk">> & { psk?: Uint8Array };
@@ -109,5 +122,8 @@ export function resolveOptions(o: TunnelOptions): ResolvedTunnelOptions {
     headerTimeoutMs: o.headerTimeoutMs ?? TUNNEL_DEFAULTS.headerTimeoutMs,
     udpIdleTimeoutMs: o.udpIdleTimeoutMs ?? TUNNEL_DEFAULTS.udpIdleTimeoutMs,
     relayOnly: o.relayOnly ?? false,
+    holePunchPort: o.holePunchPort ?? TUNNEL_DEFAULTS.holePunchPort,
+    holePunchWindowMs: o.holePunchWindowMs ?? TUNNEL_DEFAULTS.holePunchWindowMs,
+    holePunchBackoffMs: o.holePunchBackoffMs ?? TUNNEL_DEFAULTS.holePunchBackoffMs,
   };
 }

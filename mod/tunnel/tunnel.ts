@@ -37,6 +37,8 @@ import {
 } from "./options.ts";
 import { PathFinder } from "./paths.ts";
 import { pingOn } from "./ping.ts";
+import { HolePuncher, PUNCH_DEFAULTS } from "./punch.ts";
+import { PUNCH_PROTOCOL } from "./punch_wire.ts";
 import { negotiate, TunnelByteStream, TunnelDatagramChannel } from "./proxy_client.ts";
 import { ProxyServer } from "./proxy_server.ts";
 import { libp2pRelayHost } from "./relay_host.ts";
@@ -83,6 +85,7 @@ interface Running {
   paths: PathFinder;
   discovery: Discovery;
   server: ProxyServer;
+  puncher: HolePuncher;
   relayServer?: RelayServer;
   timers: ReturnType<typeof setInterval>[];
 }
@@ -261,6 +264,21 @@ export class Tunnel implements Service, Dialer {
         bootstrapPeers: o.bootstrapPeers,
         finderPeriodMs: o.finderPeriodMs,
       }),
+      puncher: new HolePuncher({
+        node: n,
+        membership,
+        logger: this.#log.child("punch"),
+        metrics: this.#m,
+        tasks: this.#tasks,
+        shutdown,
+        selfId,
+        enabled: o.enableHolePunch && !o.relayOnly,
+      }, {
+        ...PUNCH_DEFAULTS,
+        port: o.holePunchPort,
+        windowMs: o.holePunchWindowMs,
+        backoffMs: o.holePunchBackoffMs,
+      }),
       timers: [],
     };
     this.#run = run;
@@ -287,6 +305,13 @@ export class Tunnel implements Service, Dialer {
         maxOutboundStreams: RELAY_SERVER_DEFAULTS.maxCircuits,
       });
     }
+    // Always handled: OBSERVE tells peers their public address even where punching is off;
+    // CONNECT is refused then.
+    await n.handle(PUNCH_PROTOCOL, (s, c) => this.#tasks.track(run.puncher.handle(s, c)), {
+      maxInboundStreams: 16,
+      maxOutboundStreams: 16,
+      runOnLimitedConnection: true,
+    });
     await n.handle(
       PROXY_PROTOCOL,
       (s, c) => this.#tasks.track(this.#onProxyStream(s, c)),
@@ -295,6 +320,7 @@ export class Tunnel implements Service, Dialer {
     n.addEventListener("connection:open", (e) => {
       this.#watchActivity(e.detail);
       membership.onConnectionOpen(e.detail);
+      run.puncher.onConnectionOpen(e.detail);
     });
     n.addEventListener("connection:close", (e) => this.#onConnectionClose(e.detail));
     n.addEventListener("peer:discovery", (e) => run.discovery.dialFound(e.detail.id));
@@ -351,6 +377,7 @@ export class Tunnel implements Service, Dialer {
     this.#run = undefined;
     for (const t of run?.timers ?? []) clearInterval(t);
     run?.relays.stop();
+    run?.puncher.stop();
     this.#membership?.releaseWaiters();
     if (run) await run.node.stop();
     await this.#tasks.settled();
@@ -445,6 +472,7 @@ export class Tunnel implements Service, Dialer {
   #onConnectionClose(conn: Connection): void {
     const run = this.#run;
     if (!run || this.#shutdown.signal.aborted) return;
+    run.puncher.onConnectionClose(conn);
     if (directOpen(run.node.getConnections(conn.remotePeer)).length === 0) {
       run.relays.onDisconnected(conn.remotePeer.toString());
     }
