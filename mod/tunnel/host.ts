@@ -128,9 +128,11 @@ export function hostOptions(p: HostParams): Libp2pOptions<Record<string, unknown
     },
     connectionMonitor: {
       pingInterval: o.monitorPingIntervalMs,
-      // Tolerant: a ping queued behind megabytes of data must not kill a busy connection.
+      // Tolerant: a ping queued behind megabytes of data must not kill a busy connection. On
+      // a relayed connection the answer waits behind everything in flight on the circuit (up
+      // to a stream window, MAX_STREAM_WINDOW): 2 s aborted bulk transfers under CPU load.
       // Hung relays are detected faster by the relay manager, which also watches traffic.
-      pingTimeout: { minTimeout: 2000, maxTimeout: 10_000 },
+      pingTimeout: { minTimeout: 10_000, maxTimeout: 30_000 },
       abortConnectionOnPingFailure: true,
     },
     peerDiscovery,

@@ -68,7 +68,14 @@ export class TunnelByteStream implements ByteStream {
     const m = t.metrics;
     this.readable = new ReadableStream<Uint8Array>({
       pull: async (c) => {
-        const chunk = await reader.read();
+        let chunk: Uint8Array | null;
+        try {
+          chunk = await reader.read();
+        } catch (err) {
+          // Reset or aborted (its connection lost): to the reader, a connection reset.
+          const why = err instanceof Error ? err.message : String(err);
+          throw new Deno.errors.ConnectionReset(`tunnel stream failed: ${why}`, { cause: err });
+        }
         if (chunk === null) c.close();
         else {
           m.bytes.inc({ direction: "rx" }, chunk.byteLength);

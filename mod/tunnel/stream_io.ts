@@ -36,6 +36,7 @@ export class StreamReader {
   #error: Error | undefined;
   #wake: (() => void) | undefined;
   #paused = false;
+  #resuming = false;
 
   constructor(
     readonly stream: Stream,
@@ -63,21 +64,37 @@ export class StreamReader {
       for (const c of d) if (c.byteLength > 0) this.#chunks.push(c);
     }
     this.#buffered += d.byteLength;
-    if (!this.#paused && this.#buffered > this.highWaterMark) {
-      this.#paused = true;
-      this.stream.pause();
-    }
+    // Not from inside our own resume(): libp2p re-opens the yamux window after dispatching
+    // what it held back, which would undo the pause and let the read buffer grow until
+    // libp2p resets the stream (StreamBufferError). `#took` pauses after resume() instead.
+    if (!this.#resuming) this.#pauseIfFull();
     this.#notify();
   };
 
+  #pauseIfFull(): void {
+    if (this.#paused || this.#buffered <= this.highWaterMark) return;
+    if (this.stream.readStatus !== "readable") return;
+    this.#paused = true;
+    this.stream.pause();
+  }
+
   #onEnd = () => {
+    // libp2p dispatches "end" on abort and reset too, before the close event with the error:
+    // that is no clean end (the error must reach the reader, not a short read).
+    if (this.stream.status === "aborted" || this.stream.status === "reset") return;
     this.#ended = true;
     this.#notify();
   };
 
   #onClose = (evt: StreamCloseEvent) => {
-    if (evt.error && !this.#ended) this.#error = evt.error;
-    this.#ended = true;
+    if (evt.error) {
+      if (!this.#ended) this.#error = evt.error;
+      this.#ended = true;
+    } else if (this.stream.readStatus !== "paused") {
+      // Paused (both sides closed while we held back), libp2p still buffers data for us: it
+      // is delivered on resume, and "end" follows.
+      this.#ended = true;
+    }
     this.#notify();
   };
 
@@ -106,7 +123,17 @@ export class StreamReader {
     this.#buffered -= n;
     if (this.#paused && this.#buffered <= this.highWaterMark / 2) {
       this.#paused = false;
-      if (this.stream.status === "open") this.stream.resume();
+      // Not only while "open": a stream both sides closed may still hold data for us.
+      const s = this.stream;
+      if (s.readStatus === "paused" && s.status !== "aborted" && s.status !== "reset") {
+        this.#resuming = true;
+        try {
+          s.resume();
+        } finally {
+          this.#resuming = false;
+        }
+        this.#pauseIfFull();
+      }
     }
   }
 
@@ -168,8 +195,37 @@ export async function sendAll(
   data: Uint8Array,
   signal?: AbortSignal,
 ): Promise<void> {
-  if (stream.writableNeedsDrain) await stream.onDrain({ signal });
-  if (!stream.send(data)) await stream.onDrain({ signal });
+  if (stream.writableNeedsDrain) await drained(stream, signal);
+  if (!stream.send(data)) await drained(stream, signal);
+}
+
+/**
+ * Waits until the stream can take more data (or closed). Not `stream.onDrain()`: in
+ * @libp2p/utils 7.4.1 its promise is created once and never reset, so after the first drain
+ * it resolves at once and a writer never waits for a slow receiver (a stream queued 4 GB in
+ * 2 s in bench/tunnel.ts).
+ */
+function drained(stream: Stream, signal?: AbortSignal): Promise<void> {
+  if (!stream.writableNeedsDrain) return Promise.resolve();
+  signal?.throwIfAborted();
+  return new Promise<void>((resolve, reject) => {
+    const cleanup = () => {
+      stream.removeEventListener("drain", done);
+      stream.removeEventListener("close", done);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const done = () => {
+      cleanup();
+      resolve();
+    };
+    const onAbort = () => {
+      cleanup();
+      reject(signal!.reason);
+    };
+    stream.addEventListener("drain", done);
+    stream.addEventListener("close", done);
+    signal?.addEventListener("abort", onAbort);
+  });
 }
 
 /**
