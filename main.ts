@@ -25,10 +25,11 @@ import { type Dialer, DialError, type HealthView, UNKNOWN_HEALTH } from "./mod/c
 import { BridgeDevice, localAddresses, removeBridge } from "./mod/hostnet/mod.ts";
 import { GatewayService } from "./mod/gateway/mod.ts";
 import {
+  type ClusterSourceKind,
   ClusterState,
   NodeAnnotationWriter,
+  nodeCloudNotReady,
   StoreCatalog,
-  type StoreReader,
 } from "./mod/kube/mod.ts";
 import { createDnsServer, type DnsServer, upstreamsFromResolvConf } from "./mod/dns/mod.ts";
 import { ConfigSync } from "./mod/configsync/mod.ts";
@@ -395,7 +396,7 @@ async function runAdmission(values: FlagValues): Promise<number> {
   const k = r.config.kubeAPIConfig;
   // The webhook reads Nodes and ConfigMaps from the API; it keeps no snapshot of its own.
   const cluster = new ClusterState({ logger: logger.child("cluster"), metrics }, {
-    source: k.manifestDir ? "manifests" : (k.kubeConfig || k.master) ? "kubeconfig" : "metaserver",
+    source: clusterSource(k),
     metaServer: k.metaServer.server,
     kubeConfig: k.kubeConfig,
     master: k.master,
@@ -658,6 +659,11 @@ function gatewayAddresses(g: Readonly<Config["modules"]["edgeGateway"]>): string
   return base.filter((ip) => !exclude.has(ip));
 }
 
+/** Where cluster state comes from: a manifests folder, a kube-apiserver, or the metaserver. */
+function clusterSource(k: Readonly<Config["kubeAPIConfig"]>): ClusterSourceKind {
+  return k.manifestDir ? "manifests" : (k.kubeConfig || k.master) ? "kubeconfig" : "metaserver";
+}
+
 /** Whether ip:port/protocol is an endpoint the catalog places on this node. */
 function isLocalEndpoint(
   catalog: StoreCatalog,
@@ -697,14 +703,6 @@ async function readPsk(path: string): Promise<Uint8Array> {
     );
   }
   return bytes;
-}
-
-/** True when the cloud says the node is not Ready (False or Unknown). */
-function cloudNotReady(store: StoreReader, node: string): boolean {
-  const c = store.get("nodes", undefined, node)?.status?.conditions?.find((x) =>
-    x.type === "Ready"
-  );
-  return c?.status === "False" || c?.status === "Unknown";
 }
 
 async function readResolvConf(logger: Logger): Promise<string> {
@@ -765,7 +763,7 @@ async function composeAgent(
   // Cluster state first: everything else reads it.
   const k = config.kubeAPIConfig;
   const cluster = new ClusterState({ logger: logger.child("cluster"), metrics }, {
-    source: k.manifestDir ? "manifests" : (k.kubeConfig || k.master) ? "kubeconfig" : "metaserver",
+    source: clusterSource(k),
     metaServer: k.metaServer.server,
     kubeConfig: k.kubeConfig,
     master: k.master,
@@ -887,7 +885,7 @@ async function composeAgent(
       metrics,
       catalog,
       health,
-      nodeCloudNotReady: (node) => cloudNotReady(store, node),
+      nodeCloudNotReady: (node) => nodeCloudNotReady(store, node),
       pods: {
         podsByIP: (ns, ip) =>
           store.list("pods").filter((p) =>
@@ -999,8 +997,6 @@ async function composeAgent(
     },
   };
 }
-
-export type { Logger };
 
 if (import.meta.main) {
   Deno.exit(await main(Deno.args));

@@ -86,9 +86,9 @@ the first echoed byte. Memory: relay_main.ts in its own process, RSS after a for
 least of 4 readings), before, after a first stream carried half the bytes, and after a second. Failover: the primary
 relay is a child process killed with SIGKILL, the standby an in-process relay; the time until a
 new stream echoes through the standby. ${ROUNDS} rounds of each figure, median (min–max).
-Writers wait while more than ${IN_FLIGHT / (1 << 20)} MiB are unread at the sink: the tunnel's
-writable resolves writes without waiting for drain (@libp2p/utils 7.4.1 \`onDrain()\` keeps
-its first resolved promise), so an unpaced writer queues gigabytes in memory.`);
+Writers also pace themselves to at most ${IN_FLIGHT / (1 << 20)} MiB unread at the sink
+(\`--in-flight-mb 0\` turns that off): the pacing predates the tunnel's own drain wait in
+stream_io.ts (@libp2p/utils 7.4.1 \`onDrain()\` resolved at once after a first drain).`);
   }
 } finally {
   await cleanup();

@@ -4,12 +4,13 @@
  */
 
 import { endpointServed, type HealthView } from "../contracts/mod.ts";
-import type {
-  CatalogService,
-  DestinationRule,
-  LoadBalancerSettings,
-  ServiceCatalog,
-  StoreReader,
+import {
+  type CatalogService,
+  type DestinationRule,
+  type LoadBalancerSettings,
+  nodeCloudNotReady,
+  type ServiceCatalog,
+  type StoreReader,
 } from "../kube/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Destination } from "./model.ts";
@@ -77,16 +78,12 @@ export class DestinationResolver {
       subsetLabels = subset.labels ?? {};
       policy = subset.trafficPolicy?.loadBalancer ?? policy;
     }
-    const nodeCloudNotReady = (node: string) => {
-      const n = this.deps.store.get("nodes", undefined, node);
-      const ready = n?.status?.conditions?.find((c) => c.type === "Ready");
-      return !!ready && ready.status !== "True";
-    };
+    const cloudNotReady = (node: string) => nodeCloudNotReady(this.deps.store, node);
     let candidates = svc.endpoints.filter((ep) =>
       endpointServed(
         { ready: ep.ready, nodeName: ep.nodeName },
         this.deps.health,
-        nodeCloudNotReady,
+        cloudNotReady,
       )
     );
     if (subsetLabels) candidates = this.#filterSubset(candidates, subsetLabels, key, svc.namespace);

@@ -29,3 +29,4 @@ export { ClientNodeTransport } from "./transport_client_node.ts";
 export { ApiSource } from "./api_source.ts";
 export { SNAPSHOT_FILE } from "./snapshot.ts";
 export { NodeAnnotationWriter, type NodeWriterOptions } from "./node_writer.ts";
+export { nodeCloudNotReady } from "./node_state.ts";

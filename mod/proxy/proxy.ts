@@ -6,7 +6,7 @@
 
 import type { Dialer, HealthView } from "../contracts/mod.ts";
 import { endpointServed } from "../contracts/mod.ts";
-import type { ServiceCatalog, StoreReader } from "../kube/mod.ts";
+import { nodeCloudNotReady, type ServiceCatalog, type StoreReader } from "../kube/mod.ts";
 import {
   createBalancer,
   InvalidDestinationRuleError,
@@ -205,7 +205,8 @@ export class ServiceProxy implements Service {
     if (!first && this.#state !== "ready" && this.#state !== "degraded") return;
     const table = buildServiceTable(this.deps.catalog, {
       filterMode: this.options.serviceFilterMode,
-      served: (ep) => endpointServed(ep, this.deps.health, (n) => this.#cloudNotReady(n)),
+      served: (ep) =>
+        endpointServed(ep, this.deps.health, (n) => nodeCloudNotReady(this.deps.store, n)),
       onRejected: (key, reason) => {
         if (this.#rejected.has(key)) return;
         this.#rejected.add(key);
@@ -324,11 +325,5 @@ export class ServiceProxy implements Service {
       this.#rules.set(key, cached);
     }
     return policyForPort(cached.rule, entry.port);
-  }
-
-  #cloudNotReady(node: string): boolean {
-    const n = this.deps.store.get("nodes", undefined, node);
-    const ready = n?.status?.conditions?.find((c) => c.type === "Ready");
-    return !!ready && ready.status !== "True";
   }
 }
