@@ -559,6 +559,12 @@ e2eTest(
     await api.apply(nodeObject("h3", topo.ip("h3"), { ready: "Unknown", labels }));
     for (const o of svc(false)) await api.apply(o);
     t = performance.now();
+    const writersOfH3 = () =>
+      agents.filter((a) =>
+        a.logs().slice(before.get(a.node)).some((l) =>
+          l.msg === "node annotated" && l.node === "h3"
+        )
+      ).map((a) => a.node);
     await waitFor(async () => (await annotation("h3"))?.state === "healthy", {
       what: "h3 annotated healthy again",
       timeoutMs: 10_000,
@@ -569,10 +575,18 @@ e2eTest(
         (performance.now() - t).toFixed(0)
       } ms`,
     );
-    const writers = agents.filter((a) =>
-      a.logs().slice(before.get(a.node)).some((l) => l.msg === "node annotated" && l.node === "h3")
-    ).map((a) => a.node);
-    deepEqual(writers, ["h1"], "exactly one writer annotated h3: the lowest-named healthy node");
+    // The API shows the patch before the writer's log line has reached us through its pipe.
+    await waitFor(() => writersOfH3().length > 0, {
+      what: "the writer's 'node annotated' log line for h3",
+      timeoutMs: 5000,
+      intervalMs: 50,
+    });
+    const writers = writersOfH3();
+    deepEqual(
+      writers,
+      ["h1"],
+      `exactly one writer annotated h3, the lowest-named healthy node (writers: ${writers})`,
+    );
     let gauges = 0;
     for (const a of agents) gauges += metricSum(await metrics(a), "edgemesh_health_writer");
     equal(gauges, 1, "one writer in the group");
