@@ -1,8 +1,10 @@
 /**
- * Path choice for a new stream to a node: an open direct connection, a new direct
- * connection, then through the primary relay, the standby and the other relays. Failed
- * direct dials are remembered for a while so that streams to peers behind NAT go straight to
- * the relay; concurrent dials of the same path share one connection attempt.
+ * Path choice for a new stream to a node: an open direct connection; else a new direct
+ * connection raced against the relays (the direct dial gets a short head start, then the
+ * primary relay, the standby and the other relays are tried while it goes on; a late direct
+ * connection serves later streams). Failed direct dials are remembered for a while so that
+ * streams to peers behind NAT go straight to the relay; concurrent dials of the same path
+ * share one connection attempt.
  */
 
 import type { Connection, PeerId } from "@libp2p/interface";
@@ -20,6 +22,8 @@ import type { TaskSet } from "./tasks.ts";
 /** After a failed direct dial, go straight to relays for this long. */
 export const DIRECT_RETRY_MS = 30_000;
 const DIRECT_ATTEMPT_MS = 1500;
+/** How long a new direct dial runs alone before the relays are tried alongside it. */
+export const DIRECT_HEAD_START_MS = 250;
 const RELAY_ATTEMPT_MS = 2000;
 /** Bound on opening a stream on a connection when other paths remain (a hung relay). */
 const STREAM_OPEN_MS = 1000;
@@ -46,6 +50,10 @@ export interface PathFinderDeps {
   dialTimeoutMs: number;
   /** Never use a direct connection to the target (relays are still reached directly). */
   relayOnly?: boolean;
+}
+
+interface RawDialer {
+  dial(ma: Multiaddr, options: { signal: AbortSignal }): Promise<Connection>;
 }
 
 export class PathFinder {
@@ -136,27 +144,25 @@ export class PathFinder {
         const r = await attempt(c, STREAM_OPEN_MS);
         if (r.ok) return r.v;
       }
-      // 2. a new direct connection, unless one failed recently
+      // 2. a new direct connection, unless one failed recently: alone for a head start,
+      // then raced against the relays.
+      let late: Promise<Connection | undefined> | undefined;
       if (
         direct && (this.#directFailed.get(peerId) ?? 0) <= this.deps.now() && !outer.signal.aborted
       ) {
-        const direct = await this.#directAddrs(pid);
-        if (direct.length) {
-          try {
-            const c = await this.#dialOnce(
-              `${peerId}@direct`,
-              () => node.dial(direct, { signal: sub(DIRECT_ATTEMPT_MS), force: true }),
-            );
-            // The dial may join one under way through a relay: only a direct result counts.
-            if (isCircuit(c.remoteAddr)) {
-              this.#directFailed.set(peerId, this.deps.now() + DIRECT_RETRY_MS);
-            } else this.#directFailed.delete(peerId);
-            const r = await attempt(c, STREAM_OPEN_MS);
+        late = this.#dialDirect(pid, errors);
+        const first = await Promise.race([
+          late,
+          new Promise<"late">((resolve) => {
+            const t = setTimeout(() => resolve("late"), DIRECT_HEAD_START_MS);
+            late!.finally(() => clearTimeout(t));
+          }),
+        ]);
+        if (first !== "late") {
+          late = undefined;
+          if (first) {
+            const r = await attempt(first, STREAM_OPEN_MS);
             if (r.ok) return r.v;
-          } catch (err) {
-            if (err instanceof DialError) throw err;
-            errors.push(err);
-            this.#directFailed.set(peerId, this.deps.now() + DIRECT_RETRY_MS);
           }
         }
       }
@@ -182,7 +188,7 @@ export class PathFinder {
           const circuit = multiaddr(`${base}/p2p/${r.peerId}/p2p-circuit/p2p/${peerId}`);
           const c = await this.#dialOnce(
             `${peerId}@${r.peerId}`,
-            () => node.dial(circuit, { signal: sub(last ? total : RELAY_ATTEMPT_MS), force: true }),
+            () => this.#dialCircuit(circuit, sub(last && !late ? total : RELAY_ATTEMPT_MS)),
           );
           const res = await attempt(c, openMs);
           if (res.ok) {
@@ -193,6 +199,12 @@ export class PathFinder {
           if (err instanceof DialError) throw err;
           errors.push(err);
         }
+      }
+      // 4. no relay worked: the direct dial still under way is the last chance
+      const c = late && !outer.signal.aborted ? await late : undefined;
+      if (c) {
+        const r = await attempt(c);
+        if (r.ok) return r.v;
       }
       if (outer.signal.aborted) {
         throw new DialError("timeout", target, `no path within ${total} ms`, {
@@ -239,10 +251,54 @@ export class PathFinder {
     this.deps.tasks.track(
       this.#dialOnce(
         `${peerId}@${next.peerId}`,
-        () => node.dial(circuit, { signal: d.signal, force: true }),
+        () => this.#dialCircuit(circuit, d.signal),
       )
         .then(() => d.clear(), () => d.clear()),
     );
+  }
+
+  /**
+   * Dials the target's direct addresses; resolves to a direct connection or undefined (the
+   * failure is pushed on `errors` and remembered for DIRECT_RETRY_MS). Never rejects.
+   */
+  async #dialDirect(pid: PeerId, errors: unknown[]): Promise<Connection | undefined> {
+    const peerId = pid.toString();
+    const addrs = await this.#directAddrs(pid);
+    if (!addrs.length) return undefined;
+    const d = deadline(DIRECT_ATTEMPT_MS, this.deps.shutdown);
+    const p = this.#dialOnce(
+      `${peerId}@direct`,
+      () => this.deps.node.dial(addrs, { signal: d.signal, force: true }),
+    ).then((c) => {
+      // The dial may join one under way through a relay: only a direct result counts.
+      if (!isCircuit(c.remoteAddr)) {
+        this.#directFailed.delete(peerId);
+        return c;
+      }
+      this.#directFailed.set(peerId, this.deps.now() + DIRECT_RETRY_MS);
+      return undefined;
+    }, (err) => {
+      errors.push(err);
+      this.#directFailed.set(peerId, this.deps.now() + DIRECT_RETRY_MS);
+      return undefined;
+    }).finally(() => d.clear());
+    this.deps.tasks.track(p);
+    return await p;
+  }
+
+  /**
+   * Opens a connection through a relay on the circuit transport itself. libp2p's dial queue
+   * merges every dial to a peer into the one already pending for it, so a discovery or DHT
+   * dial stuck on an unreachable LAN address would hold the relayed dial behind it for
+   * seconds; the upgrader still registers the connection with the connection manager.
+   */
+  #dialCircuit(circuit: Multiaddr, signal: AbortSignal): Promise<Connection> {
+    const tm = (this.deps.node as unknown as { components?: { transportManager?: RawDialer } })
+      .components?.transportManager;
+    if (typeof tm?.dial !== "function") {
+      return this.deps.node.dial(circuit, { signal, force: true });
+    }
+    return tm.dial(circuit, { signal });
   }
 
   /** Joins a dial already under way for the same key instead of opening a second connection. */
