@@ -6,9 +6,11 @@
  * the RSS of a relay in its own process before and after forwarding 1 GB; and the time from
  * SIGKILL of the primary relay to the next successful stream through the standby.
  *
- * Throughput and latency run the real `Tunnel` in this process (agents and relay share its
- * one JS thread, so every relayed byte is encrypted and decrypted twice on it); memory and
- * failover use a relay child process (mod/tunnel/testdata/relay_main.ts). Rounds alternate
+ * Throughput and latency run the real `Tunnel` agents in this process and the relay in a
+ * child process (mod/tunnel/testdata/relay_main.ts), as on separate hosts; the agents share
+ * this process's one JS thread, so a relayed byte costs it two encryptions and two
+ * decryptions (end-to-end Noise inside the circuit plus the hop's Noise) where a direct one
+ * costs one of each. Memory and failover use relay child processes too. Rounds alternate
  * between the contenders so that load from elsewhere on the machine hits them alike.
  * Prints a markdown table; `--json` prints the rows as JSON.
  *   deno run -A --unstable-net bench/tunnel.ts [--rounds 3] [--seconds 2] [--conns 300]
@@ -79,7 +81,7 @@ All on 127.0.0.0/8, no PSK, Noise + yamux over TCP. Throughput: one stream (or T
 connection) writing ${CHUNK >> 10} KiB chunks for ${SECONDS} s into a sink that reads until
 EOF; the figure counts until the sink closed (every byte arrived). "Direct" and "relayed"
 tunnels are \`Tunnel\` instances in the benchmark's process (relayed: the dialling agent has
-\`relayOnly\`, the relay is a third in-process agent); the forwarder is a read/write loop with
+\`relayOnly\`, the relay is relay_main.ts in its own process); the forwarder is a read/write loop with
 ${CHUNK >> 10} KiB buffers in the benchmark's process on the relay's IP. Latency: ${CONNS}
 sequential connections per round, each dial (or \`dialStream\`), 64 bytes written, time until
 the first echoed byte. Memory: relay_main.ts in its own process, RSS after a forced GC (the
@@ -108,12 +110,9 @@ async function main(): Promise<Row[]> {
     (ip === "127.0.20.3" && port === sink.port) || (ip === "127.0.0.1" && port === echo.port);
 
   // r1 relays; b serves the sink and the echo; a reaches b directly; c only through r1.
-  const r1 = await agent({
-    name: "r1",
-    ip: "127.0.20.1",
-    known: NODES,
-    relayNodes: [{ nodeName: "r1", advertiseAddress: [] }],
-  });
+  // The relay runs in its own process, as it does on its own host.
+  const r1 = await spawnRelay("r1", "127.0.20.1", NODES);
+  cleanups.push(r1.close);
   const relayNodes = [{ nodeName: "r1", advertiseAddress: [r1.addr] }];
   const b = await agent({ name: "b", ip: "127.0.20.3", known: NODES, relayNodes, allow });
   const bAddr = b.tunnel.multiaddrs()[0];
@@ -158,7 +157,7 @@ async function main(): Promise<Row[]> {
       met: direct.median * 8 / 1000 >= 2,
     });
     rows.push({
-      figure: "relayed stream (relayOnly a→r1→b, relay in-process)",
+      figure: "relayed stream (relayOnly c→r1→b, relay in its own process)",
       ours: `${fmtStat(relayed, "MB/s", 0)} = ${fmtStat(gbit(relayed), "Gbit/s", 2)}`,
       reference: `direct tunnel (above); raw TCP through a plain forwarder on the relay's IP: ${
         fmtStat(fwdS, "MB/s", 0)
