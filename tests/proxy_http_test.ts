@@ -4,6 +4,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { putDestinationRule, putService } from "./support/cluster_fixture.ts";
 import { httpNamed, run } from "./support/backends.ts";
 import { startProxy } from "./support/proxy_harness.ts";
+import { waitFor } from "./support/wait.ts";
 
 const HTTP_PORTS = [{ name: "http", port: 80, protocol: "TCP" as const }];
 
@@ -348,5 +349,147 @@ Deno.test("a keep-alive connection is re-balanced per request when the hash need
     }
   } finally {
     conn.close();
+  }
+});
+
+/**
+ * A backend on a raw socket: answers each request head with `reply(n)` (n = requests seen
+ * on that connection so far, from 1) and closes the connection when `closeAfter` says so.
+ */
+function rawBackend(
+  o: { reply: (n: number) => string | null; closeAfter: (n: number) => boolean },
+) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const enc = new TextEncoder();
+  let connections = 0;
+  let closed = 0;
+  const conns = new Set<Deno.Conn>();
+  const serving = (async () => {
+    for await (const c of listener) {
+      connections++;
+      conns.add(c);
+      (async () => {
+        const buf = new Uint8Array(65536);
+        let text = "";
+        let n = 0;
+        try {
+          for (;;) {
+            const r = await c.read(buf);
+            if (r === null) break;
+            text += new TextDecoder().decode(buf.subarray(0, r));
+            let end;
+            while ((end = text.indexOf("\r\n\r\n")) >= 0) {
+              text = text.slice(end + 4);
+              const answer = o.reply(++n);
+              if (answer !== null) await c.write(enc.encode(answer));
+              if (o.closeAfter(n)) throw new Error("close");
+            }
+          }
+        } catch { /* closing */ }
+        conns.delete(c);
+        c.close();
+        closed++;
+      })();
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    connections: () => connections,
+    closed: () => closed,
+    async close() {
+      listener.close();
+      for (const c of conns) c.close();
+      await serving;
+    },
+  };
+}
+
+async function perRequestProxyFor(port: number) {
+  const h = await startProxy();
+  putService(h.store, {
+    name: "raw",
+    clusterIP: "198.19.1.9",
+    ports: HTTP_PORTS,
+    endpoints: [{ ip: "127.0.0.1", port, node: "n1" }],
+  });
+  putDestinationRule(h.store, "default", "raw", {
+    trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: "x-user" } } },
+  });
+  await h.proxy.resync();
+  return { h, port: await h.listener("raw", 80) };
+}
+
+Deno.test("per-request HTTP: a kept upstream connection the endpoint closed while idle is replaced, the request retried", async () => {
+  const ok = (n: number) => `HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nok-${n}`;
+  // The endpoint answers one request per connection, without saying `connection: close`.
+  const b = rawBackend({ reply: ok, closeAfter: () => true });
+  const { h, port } = await perRequestProxyFor(b.port);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const pending = { buf: "" };
+  const enc = new TextEncoder();
+  try {
+    for (let i = 0; i < 3; i++) {
+      await conn.write(enc.encode(`GET /${i} HTTP/1.1\r\nHost: raw\r\nX-User: u\r\n\r\n`));
+      assertEquals(await readResponse(conn, pending), "ok-1");
+      // The endpoint has closed its side before the next request goes out.
+      await waitFor(() => b.closed() === i + 1, "the endpoint closed the connection");
+    }
+    assertEquals(b.connections(), 3);
+  } finally {
+    conn.close();
+    await h.proxy.stop();
+    await b.close();
+  }
+});
+
+Deno.test("per-request HTTP: an endpoint that closes without responding gets the client a 502, not a dropped connection", async () => {
+  const b = rawBackend({ reply: () => null, closeAfter: () => true });
+  const { h, port } = await perRequestProxyFor(b.port);
+  try {
+    const out = await run("curl", [
+      "-s",
+      "--max-time",
+      "5",
+      "-o",
+      "-",
+      "-w",
+      "\n%{http_code}",
+      "-H",
+      "x-user: u",
+      `http://127.0.0.1:${port}/`,
+    ]);
+    const [body, code] = [
+      out.slice(0, out.lastIndexOf("\n")),
+      out.slice(out.lastIndexOf("\n") + 1),
+    ];
+    assertEquals(code, "502");
+    assert(body.includes("failed before responding"), body);
+    // A body cannot be replayed: a POST on a kept connection that died gets a 502 too.
+    const b2 = rawBackend({
+      reply: (n) => n === 1 ? "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok" : null,
+      closeAfter: (n) => n >= 2,
+    });
+    const second = await perRequestProxyFor(b2.port);
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: second.port });
+      const pending = { buf: "" };
+      const enc = new TextEncoder();
+      try {
+        await conn.write(enc.encode("GET / HTTP/1.1\r\nHost: raw\r\nX-User: u\r\n\r\n"));
+        assertEquals(await readResponse(conn, pending), "ok");
+        await conn.write(
+          enc.encode("POST / HTTP/1.1\r\nHost: raw\r\nX-User: u\r\nContent-Length: 3\r\n\r\nabc"),
+        );
+        assert((await readResponse(conn, pending)).includes("failed before responding"));
+      } finally {
+        conn.close();
+      }
+    } finally {
+      await second.h.proxy.stop();
+      await b2.close();
+    }
+  } finally {
+    await h.proxy.stop();
+    await b.close();
   }
 });

@@ -4,7 +4,10 @@
  * is parsed, the endpoint picked, head and body (Content-Length or chunked) forwarded on a
  * connection to that endpoint (kept per endpoint for the session), and the response (framed
  * by status, Content-Length, chunked or close) copied back before the next request is read.
- * A 101 Switching Protocols (WebSocket) turns the session into a plain relay.
+ * A 101 Switching Protocols (WebSocket) turns the session into a plain relay. When the
+ * endpoint fails before the first response byte, a body-less request that went out on a kept
+ * connection (the endpoint may have closed it while idle) is retried once on a new one;
+ * otherwise the client gets a 502 and the session ends.
  */
 
 import type { Picked, PickRequest } from "../lb/mod.ts";
@@ -19,6 +22,8 @@ import type { ProxyEndpoint } from "./service_table.ts";
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 const MAX_UPSTREAMS = 4;
+/** Stands in for a pick already released when no new one could be made. */
+const NO_PICK = { release() {} } as unknown as Picked<ProxyEndpoint>;
 
 export interface HttpSessionOptions {
   bufferBytes: number;
@@ -62,6 +67,27 @@ export async function httpSession(
   };
   if (o.idleTimeoutMs > 0) arm(o.idleTimeoutMs);
   o.signal.addEventListener("abort", closeAll, { once: true });
+  const dropUpstream = (u: Upstream) => {
+    u.conn.duplex.close();
+    if (upstreams.get(u.id) === u) upstreams.delete(u.id);
+  };
+  /** Answers 502 and ends the session (the client may be gone too: then nothing to tell). */
+  const badGateway = async (err: unknown): Promise<void> => {
+    const why = err instanceof Error ? err.message : String(err);
+    const body = encoder.encode(`edgemesh: the endpoint failed before responding: ${why}\n`);
+    const head = encoder.encode(
+      "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain; charset=utf-8\r\n" +
+        `content-length: ${body.length}\r\nconnection: close\r\n\r\n`,
+    );
+    try {
+      await client.write(head);
+      await client.write(body);
+      rx(head.length + body.length);
+      await client.closeWrite();
+    } catch {
+      // The client left as well.
+    }
+  };
   const tx = (n: number) => {
     last = o.now();
     o.onBytes("tx", n);
@@ -75,33 +101,75 @@ export async function httpSession(
       const headBytes = await creader.readHead();
       if (headBytes === null) return;
       const head = parseRequestHead(decoder.decode(headBytes));
+      const te = head.headers.get("transfer-encoding")?.join(",").toLowerCase() ?? "";
+      const cl = Number(head.headers.get("content-length")?.[0] ?? 0);
+      const bodyless = !te.includes("chunked") && !(cl > 0);
       const existing = (id: string) => upstreams.get(id)?.conn;
-      const picked = await o.connect(pickRequestFor(head, o.clientIp), existing).then((r) => {
-        if (!r) return undefined;
-        const [p, conn] = r;
-        let u = upstreams.get(p.endpoint.id);
-        if (!u) {
-          u = { id: p.endpoint.id, conn, reader: new BufReader(conn.duplex, o.bufferBytes) };
-          upstreams.set(u.id, u);
-          if (upstreams.size > MAX_UPSTREAMS) {
-            const [oldId, old] = upstreams.entries().next().value!;
-            old.conn.duplex.close();
-            upstreams.delete(oldId);
+      const pick = () =>
+        o.connect(pickRequestFor(head, o.clientIp), existing).then((r) => {
+          if (!r) return undefined;
+          const [p, conn] = r;
+          let u = upstreams.get(p.endpoint.id);
+          const reused = u !== undefined;
+          if (!u) {
+            u = { id: p.endpoint.id, conn, reader: new BufReader(conn.duplex, o.bufferBytes) };
+            upstreams.set(u.id, u);
+            if (upstreams.size > MAX_UPSTREAMS) {
+              const [oldId, old] = upstreams.entries().next().value!;
+              old.conn.duplex.close();
+              upstreams.delete(oldId);
+            }
           }
-        }
-        return [p, u] as const;
-      });
+          return [p, u, reused] as const;
+        });
+      let picked = await pick();
       if (!picked) return;
-      const [p, u] = picked;
-      try {
+      let p = picked[0];
+      let u = picked[1];
+      let outcome: "keep" | "close" | "upgrade";
+      /** Response bytes already on their way to the client: past that point no 502 fits. */
+      let answered = 0;
+      const rxClient = (n: number) => {
+        answered += n;
+        rx(n);
+      };
+      /** Sends the request (head, then body) on `u` and copies the response back. */
+      const exchange = async (u: Upstream) => {
         const up = u.conn.duplex;
         await up.write(headBytes);
         tx(headBytes.length);
-        const te = head.headers.get("transfer-encoding")?.join(",").toLowerCase() ?? "";
-        const cl = Number(head.headers.get("content-length")?.[0] ?? 0);
         if (te.includes("chunked")) await creader.forwardChunked(up, tx);
         else if (cl > 0) await creader.forward(cl, up, tx);
-        const outcome = await forwardResponse(u.reader, client, head.method, p.setCookie, rx);
+        return await forwardResponse(u.reader, client, head.method, p.setCookie, rxClient);
+      };
+      try {
+        try {
+          outcome = await exchange(u);
+        } catch (err) {
+          if (answered > 0 || o.signal.aborted) throw err;
+          // The endpoint closed or broke the connection before any response byte.
+          dropUpstream(u);
+          // A kept connection the endpoint closed while idle: one retry on a new connection
+          // when nothing but the head was sent (the body would have to be replayed).
+          if (!(picked[2] && bodyless)) return await badGateway(err);
+          p.release();
+          picked = await pick().catch(() => undefined);
+          if (!picked) {
+            // `p` was released above; the finally below must not release it twice.
+            p = NO_PICK;
+            return await badGateway(err);
+          }
+          p = picked[0];
+          u = picked[1];
+          try {
+            outcome = await exchange(u);
+          } catch (err2) {
+            if (answered > 0 || o.signal.aborted) throw err2;
+            dropUpstream(u);
+            return await badGateway(err2);
+          }
+        }
+        const up = u.conn.duplex;
         if (outcome === "upgrade") {
           const fromClient = creader.drain();
           if (fromClient.length) await up.write(fromClient);
