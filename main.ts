@@ -797,7 +797,13 @@ async function composeAgent(
       listenInterfaces: t.listenInterfaces,
       extraFilteredInterfaces: t.extraFilteredInterfaces,
     }).map((a) => a.address);
-    const hostPorts = new Set(t.hostPorts);
+    // Besides hostPorts, health members reach each other's health (and kubelet) port through
+    // the tunnel when no direct path exists.
+    const hostPorts = new Set([
+      ...t.hostPorts,
+      ...(m.edgeHealth.enable ? [m.edgeHealth.listenPort] : []),
+      ...(m.edgeHealth.enable && m.edgeHealth.kubeletPort > 0 ? [m.edgeHealth.kubeletPort] : []),
+    ]);
     const ownAddresses = new Set(
       localAddresses({ includeLoopback: true, listenInterfaces: "*" }).map((a) => a.address),
     );
@@ -852,6 +858,8 @@ async function composeAgent(
       store,
       identity: healthIdentity ?? await loadOrCreateIdentity(common.stateDir),
       peerKey,
+      // Exchanges and probes fall back to the tunnel for members with no direct path.
+      dialer: tunnel,
       // The manifests source has no API: verdicts still steer local traffic, nothing is written.
       writer: k.manifestDir
         ? { patchNodeAnnotations: () => Promise.resolve() }

@@ -33,6 +33,18 @@ export class WireFormatError extends Error {
   }
 }
 
+/** A health request through the tunnel got no usable answer (the dial itself fails with DialError). */
+export class HealthTunnelError extends Error {
+  override name = "HealthTunnelError";
+  constructor(
+    readonly code: "timeout" | "too-large" | "malformed",
+    readonly target: string,
+    message: string,
+  ) {
+    super(`Health request through the tunnel to ${target}: ${message}`);
+  }
+}
+
 /**
  * `--always-reachable` (global no-eviction) together with unit checking
  * (`unit-internal-check: "true"` in `kube-system/edge-health-config`) is refused.

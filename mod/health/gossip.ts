@@ -2,13 +2,20 @@
  * Gossip of signed digests over HTTP: a round pushes our digest to a few peers, one after
  * the other, each time pulling the digests we miss (the request carries our summary: the
  * latest sequence number we hold per member). Serving is the mirror image.
+ *
+ * A peer not reachable directly (its last probe went through the tunnel, or the direct
+ * exchange fails as unreachable) is exchanged with through the Dialer: the same request to
+ * the same HTTP handler on its node, carried over a tunnel stream (see tunnel_http.ts).
  */
 
+import type { Dialer } from "../contracts/mod.ts";
 import type { Logger, LogRateLimiter } from "../log/mod.ts";
 import { WireFormatError } from "./errors.ts";
 import { bytesEqual } from "./identity.ts";
 import type { DigestInbox } from "./inbox.ts";
 import type { HealthMetrics } from "./metrics.ts";
+import type { ProbePath } from "./prober.ts";
+import { tunnelFetch } from "./tunnel_http.ts";
 import {
   encodeExchange,
   packExchange,
@@ -25,8 +32,20 @@ export interface PeerAddress {
   port: number;
 }
 
+export interface ExchangePeer {
+  node: string;
+  addr: PeerAddress;
+  /**
+   * "direct": HTTP to `addr`, through the tunnel if that fails as unreachable; "tunnel": the
+   * tunnel only (the peer was last reached that way).
+   */
+  path: ProbePath;
+}
+
 export interface GossipDeps {
   inbox: DigestInbox;
+  /** Fallback to peers not reachable directly; without it, exchanges are direct only. */
+  dialer?: Dialer;
   metrics: HealthMetrics;
   log: Logger;
   limiter: LogRateLimiter;
@@ -107,10 +126,10 @@ export class Gossip {
 
   /**
    * Exchanges with `peers` in order until `budgetMs` is spent or `current()` turns false
-   * (regrouped). Each exchange is bounded by `timeoutMs` and `signal`.
+   * (regrouped). Each attempt (direct, tunnel) is bounded by `timeoutMs` and `signal`.
    */
   async exchange(
-    peers: { node: string; addr: PeerAddress }[],
+    peers: ExchangePeer[],
     own: Uint8Array,
     opts: {
       hash: Uint8Array;
@@ -120,9 +139,9 @@ export class Gossip {
       current: () => boolean;
     },
   ): Promise<void> {
-    const { inbox, metrics, log, limiter } = this.deps;
+    const { inbox, metrics, dialer } = this.deps;
     const end = performance.now() + opts.budgetMs;
-    for (const { node, addr } of peers) {
+    for (const peer of peers) {
       if (opts.signal.aborted || !opts.current() || performance.now() > end) return;
       const req = await packExchange(
         encodeExchange({
@@ -132,43 +151,69 @@ export class Gossip {
           digests: [own],
         }),
       );
-      let reply: Uint8Array;
-      try {
-        const res = await fetch(`http://${hostPort(addr)}${EXCHANGE_PATH}`, {
-          method: "POST",
-          body: req as BodyInit,
-          headers: { "content-type": "application/octet-stream" },
-          signal: AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)]),
-          client: this.#client,
-        });
-        metrics.bytes.inc({ direction: "sent" }, req.length);
-        reply = new Uint8Array(await res.arrayBuffer());
-        metrics.bytes.inc({ direction: "received" }, reply.length);
-        if (!res.ok) {
-          metrics.exchanges.inc({ result: res.status === 409 ? "other-group" : "refused" });
-          continue;
-        }
-      } catch (err) {
-        // Any network failure of one peer is contained: count it and go on with the next.
-        if (opts.signal.aborted) return;
-        metrics.exchanges.inc({ result: "unreachable" });
-        if (limiter.allow(`exchange:${node}`) !== undefined) {
-          log.debug("exchange failed", { node, error: err });
-        }
+      let path: ProbePath = peer.path === "tunnel" && dialer ? "tunnel" : "direct";
+      let res = await this.#attempt(path, peer, req, opts);
+      if (res === "unreachable" && path === "direct" && dialer && !opts.signal.aborted) {
+        path = "tunnel";
+        res = await this.#attempt(path, peer, req, opts);
+      }
+      if (opts.signal.aborted) return;
+      if (res === "unreachable") continue;
+      metrics.bytes.inc({ direction: "sent" }, req.length);
+      metrics.bytes.inc({ direction: "received" }, res.body.length);
+      if (res.status < 200 || res.status > 299) {
+        metrics.exchanges.inc({ result: res.status === 409 ? "other-group" : "refused", path });
         continue;
       }
       let x;
       try {
-        x = await unpackExchange(reply, MAX_BODY);
+        x = await unpackExchange(res.body, MAX_BODY);
       } catch (err) {
         if (!(err instanceof WireFormatError)) throw err;
-        metrics.exchanges.inc({ result: "malformed" });
+        metrics.exchanges.inc({ result: "malformed", path });
         continue;
       }
-      metrics.exchanges.inc({ result: "ok" });
+      metrics.exchanges.inc({ result: "ok", path });
       if (x.type === TYPE_EXCHANGE_REPLY && bytesEqual(x.groupHash, opts.hash)) {
         await this.acceptAll(x.digests);
       }
+    }
+  }
+
+  /**
+   * One POST of `req` to `peer` by `path`; "unreachable" when no answer came (counted and
+   * logged here). Any network failure of one peer is contained.
+   */
+  async #attempt(
+    path: ProbePath,
+    peer: ExchangePeer,
+    req: Uint8Array,
+    opts: { timeoutMs: number; signal: AbortSignal },
+  ): Promise<{ status: number; body: Uint8Array } | "unreachable"> {
+    const { metrics, log, limiter, dialer } = this.deps;
+    try {
+      if (path === "tunnel" && dialer) {
+        return await tunnelFetch(dialer, { node: peer.node, ...peer.addr }, {
+          method: "POST",
+          path: EXCHANGE_PATH,
+          body: req,
+        }, { timeoutMs: opts.timeoutMs, maxBody: MAX_BODY, signal: opts.signal });
+      }
+      const res = await fetch(`http://${hostPort(peer.addr)}${EXCHANGE_PATH}`, {
+        method: "POST",
+        body: req as BodyInit,
+        headers: { "content-type": "application/octet-stream" },
+        signal: AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)]),
+        client: this.#client,
+      });
+      return { status: res.status, body: new Uint8Array(await res.arrayBuffer()) };
+    } catch (err) {
+      if (opts.signal.aborted) return "unreachable";
+      metrics.exchanges.inc({ result: "unreachable", path });
+      if (limiter.allow(`exchange:${path}:${peer.node}`) !== undefined) {
+        log.debug("exchange failed", { node: peer.node, path, error: err });
+      }
+      return "unreachable";
     }
   }
 }

@@ -10,7 +10,7 @@ import type { Logger } from "../log/mod.ts";
 import { LogRateLimiter } from "../log/mod.ts";
 import { HealthStartError } from "./errors.ts";
 import type { HealthClock, HealthDeps, HealthStatus, MemberStatus } from "./health_types.ts";
-import { EXCHANGE_PATH, Gossip, type PeerAddress } from "./gossip.ts";
+import { EXCHANGE_PATH, type ExchangePeer, Gossip, type PeerAddress } from "./gossip.ts";
 import {
   cloudReady,
   type Group,
@@ -90,6 +90,7 @@ export class Health implements Service, HealthView {
     this.#gossip = new Gossip({
       ...parts,
       inbox: this.#inbox,
+      dialer: deps.dialer,
       onAccepted: () => this.#scheduleDecide(),
     });
     this.#publisher = new AnnotationPublisher(
@@ -200,6 +201,7 @@ export class Health implements Service, HealthView {
         cloudReady: ready,
         effect: cloudEffect(verdict, ready ?? undefined),
         probe: node === this.options.nodeName ? "ok" : p ? (p.ok ? "ok" : "fail") : null,
+        probePath: node === this.options.nodeName ? null : p?.path ?? null,
       };
     });
     return {
@@ -342,26 +344,36 @@ export class Health implements Service, HealthView {
     // Probe everyone (bounded concurrency).
     const index = new Map(g.members.map((m, i) => [m, i]));
     const targets: ProbeTarget[] = [];
-    for (const i of others) {
-      const addr = this.#address(g.members[i]);
-      if (addr) {
-        targets.push({ node: g.members[i], ...addr, kubeletPort: this.options.kubeletPort });
-      }
-    }
     const { probeTimeoutMs: timeoutMs, probeRetries: retries, probeConcurrency: concurrency } =
       this.options;
-    await probeMany(targets, { timeoutMs, retries, concurrency, signal }, (t, out, ms) => {
+    const dialer = this.#deps.dialer;
+    for (const i of others) {
+      const addr = this.#address(g.members[i]);
+      if (!addr) continue;
+      // A member last missed directly gets one direct attempt, then the tunnel the retries.
+      const last = this.#lastProbe.get(g.members[i]);
+      const directRetries = dialer && last && !(last.ok && last.path === "direct") ? 0 : retries;
+      targets.push({
+        node: g.members[i],
+        ...addr,
+        kubeletPort: this.options.kubeletPort,
+        directRetries,
+      });
+    }
+    await probeMany(targets, { timeoutMs, retries, concurrency, signal, dialer }, (t, out, ms) => {
       this.#m.probeSeconds.observe(ms / 1000);
-      this.#m.probes.inc({ result: out.ok ? "ok" : "fail" });
+      this.#m.probes.inc({ result: out.ok ? "ok" : "fail", path: out.path });
       const i = index.get(t.node)!;
       states[i] = out.ok ? OK : FAIL;
       observedAt[i] = this.#now();
+      const before = this.#lastProbe.get(t.node);
       if (
-        this.#lastProbe.get(t.node)?.ok !== out.ok &&
+        (before?.ok !== out.ok || (out.ok && before?.path !== out.path)) &&
         this.#limiter.allow(`probe:${t.node}`) !== undefined
       ) {
         this.#log.info(out.ok ? "peer answers probes" : "peer fails probes", {
           node: t.node,
+          path: out.path,
           error: out.error,
         });
       }
@@ -389,15 +401,19 @@ export class Health implements Service, HealthView {
     this.#decide();
   }
 
-  /** Pushes our digest to `fanout` peers that answered probes, pulling what we miss. */
+  /**
+   * Pushes our digest to `fanout` peers that answered probes, pulling what we miss; each by
+   * the path its probe took (direct falls back to the tunnel when it fails).
+   */
   async #exchange(g: Group, hash: Uint8Array, own: Uint8Array, others: number[]): Promise<void> {
     const fanout = effectiveFanout(g.members.length, this.options.fanout);
-    const peers: { node: string; addr: PeerAddress }[] = [];
+    const peers: ExchangePeer[] = [];
     for (
       const i of this.#sample(others.filter((i) => this.#lastProbe.get(g.members[i])?.ok), fanout)
     ) {
       const addr = this.#address(g.members[i]);
-      if (addr) peers.push({ node: g.members[i], addr });
+      const path = this.#lastProbe.get(g.members[i])?.path ?? "direct";
+      if (addr) peers.push({ node: g.members[i], addr, path });
     }
     await this.#gossip.exchange(peers, own, {
       hash,

@@ -1,6 +1,6 @@
 /** Dependencies and status shapes of the Health service. */
 
-import type { Verdict } from "../contracts/mod.ts";
+import type { Dialer, Verdict } from "../contracts/mod.ts";
 import type { StoreReader } from "../kube/mod.ts";
 import type { ServiceStatus } from "../lifecycle/mod.ts";
 import type { Logger } from "../log/mod.ts";
@@ -31,6 +31,12 @@ export interface HealthDeps {
   random?: () => number;
   /** Namespace of `edge-health-config`. Default "kube-system". */
   configNamespace?: string;
+  /**
+   * The tunnel, for members not reachable directly: probes and exchanges that fail directly
+   * are retried through it to the member's node, aimed at its health address and port (its
+   * tunnel must allow that port). Without it, health is direct only.
+   */
+  dialer?: Dialer;
 }
 
 export interface MemberStatus {
@@ -46,6 +52,8 @@ export interface MemberStatus {
   effect: CloudEffect;
   /** Our own last probe of it. */
   probe: "ok" | "fail" | null;
+  /** How that probe went (the path of its success, else of its last attempt). */
+  probePath: "direct" | "tunnel" | null;
 }
 
 export interface HealthStatus extends ServiceStatus {

@@ -6,8 +6,8 @@ export function healthMetrics(r: Registry) {
   return {
     probes: r.counter(
       "edgemesh_health_probes_total",
-      "Probes of group members by result (ok, fail)",
-      ["result"],
+      "Probes of group members by result (ok, fail) and path (direct, tunnel: the last one tried)",
+      ["result", "path"],
     ),
     probeSeconds: r.histogram(
       "edgemesh_health_probe_seconds",
@@ -24,8 +24,8 @@ export function healthMetrics(r: Registry) {
     ),
     exchanges: r.counter(
       "edgemesh_health_exchanges_total",
-      "Gossip exchanges we started, by result",
-      ["result"],
+      "Gossip exchange attempts we started, by result and path (direct, tunnel)",
+      ["result", "path"],
     ),
     bytes: r.counter("edgemesh_health_bytes_total", "Gossip bytes by direction (sent, received)", [
       "direction",

@@ -1,7 +1,8 @@
 /**
  * Distributed node health (SuperEdge "edge-health", done better): each agent probes the
- * members of its group (NodeUnit), shares Ed25519-signed verdict digests with a bounded
- * fan-out, votes by strict majority of the group's size, serves the result as a
+ * members of its group (NodeUnit) — directly, or through the tunnel's Dialer when a member
+ * is not reachable directly — shares Ed25519-signed verdict digests with a bounded fan-out
+ * (by the same path), votes by strict majority of the group's size, serves the result as a
  * `HealthView`, and one writer per group annotates Nodes, re-confirming each annotation
  * (`refreshedAt`) every `annotationRefreshMs`. The admission webhook (cloud side) keeps Pods
  * and endpoints of nodes the group votes healthy when the cloud lost them — only while that
@@ -10,6 +11,7 @@
  */
 export { Health } from "./health.ts";
 export { EXCHANGE_PATH } from "./gossip.ts";
+export type { ProbePath } from "./prober.ts";
 export type { HealthClock, HealthDeps, HealthStatus, MemberStatus, PeerAddress } from "./health.ts";
 export { effectiveFanout, HEALTH_DEFAULTS, resolveHealthOptions } from "./options.ts";
 export type { HealthOptions, ResolvedHealthOptions } from "./options.ts";
@@ -53,5 +55,6 @@ export {
   HealthOptionsError,
   HealthStartError,
   HealthStateError,
+  HealthTunnelError,
   WireFormatError,
 } from "./errors.ts";

@@ -23,7 +23,13 @@ import { issue9, type Topology } from "./topology.ts";
 import { bundleOnce, type NsAgent, type Obj, startAgent } from "./support/agent.ts";
 import { pattern, startBackends } from "./support/backends.ts";
 import { curl } from "./support/client.ts";
-import { agentConfigMap, clusterNodes, relayNodes, serviceObjects } from "./support/cluster.ts";
+import {
+  agentConfigMap,
+  clusterNodes,
+  nodeObject,
+  relayNodes,
+  serviceObjects,
+} from "./support/cluster.ts";
 import { ClusterApi } from "./support/cluster_api.ts";
 import { meshConfig, type ModuleName, sharedPsk } from "./support/configs.ts";
 import { echo } from "./support/echo_client.ts";
@@ -548,6 +554,81 @@ e2eTest(
     }
     await untilServes(topo, "a1", url, "b1", 5000);
     equal((await peer(a1, "b1"))?.peerId, (await b1.status()).peerId, "b1 is still b1");
+  },
+  { timeoutMs: 90_000 },
+);
+
+e2eTest(
+  "scenario 11: a health group spanning LAN A and LAN B (both behind NAT) agrees through relay r1: probes and verdicts cross by tunnel, and a stopped member is voted unhealthy on both sides",
+  issue9({ relays: ["r1"] }),
+  async (topo) => {
+    const unit = "unit-two-lans";
+    const members = ["a1", "a2", "b1", "b2"];
+    await ClusterApi.start(topo, {
+      nodes: ["r1", ...members],
+      objects: [
+        ...topo.names("relay").map((n) => nodeObject(n, topo.ip(n))),
+        ...members.map((n) =>
+          nodeObject(n, topo.ip(n), { labels: { [unit]: "nodeunits.superedge.io" } })
+        ),
+        {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: { namespace: "kube-system", name: "edge-health-config" },
+          data: { "unit-internal-check": "true", "check-units": unit },
+        },
+      ],
+    });
+    const agents = await startTunnelMesh(topo, [
+      "r1",
+      ...members.map((name) => ({ name, modules: ["health" as const] })),
+    ]);
+    const views = async (a: NsAgent) =>
+      new Map<string, Obj>(
+        (await a.status()).health.members.map((m: Obj) => [m.node as string, m]),
+      );
+    const t = performance.now();
+    await waitFor(async () => {
+      for (const n of members) {
+        const v = await views(of(agents, n));
+        if (!members.every((m) => v.get(m)?.verdict === "healthy")) return false;
+      }
+      return true;
+    }, { what: "all four healthy in every view", timeoutMs: 20_000, intervalMs: 200 });
+    console.log(
+      `scenario 11: a1, a2, b1, b2 agree all healthy ${
+        (performance.now() - t).toFixed(0)
+      } ms after the agents were ready`,
+    );
+    // Across the LANs only the tunnel carries probes; inside a LAN they go direct.
+    const a1 = await views(of(agents, "a1"));
+    equal(a1.get("a2")?.probePath, "direct", "a1 probes a2 directly");
+    equal(a1.get("b1")?.probePath, "tunnel", "a1 probes b1 through the tunnel");
+    const b1 = await views(of(agents, "b1"));
+    equal(b1.get("a1")?.probePath, "tunnel", "b1 probes a1 through the tunnel");
+    const m = await metrics(of(agents, "b1"));
+    ok(
+      metricSum(m, "edgemesh_health_exchanges_total", { result: "ok", path: "tunnel" }) > 0,
+      "b1 exchanged digests through the tunnel",
+    );
+
+    await of(agents, "b2").stop();
+    const t2 = performance.now();
+    await waitFor(async () => {
+      for (const n of ["a1", "a2", "b1"]) {
+        if ((await views(of(agents, n))).get("b2")?.verdict !== "unhealthy") return false;
+      }
+      return true;
+    }, { what: "b2 voted unhealthy in LAN A and LAN B", timeoutMs: 20_000, intervalMs: 200 });
+    console.log(
+      `scenario 11: stopped b2 voted unhealthy on both sides in ${
+        (performance.now() - t2).toFixed(0)
+      } ms`,
+    );
+    for (const n of ["a1", "a2", "b1"]) {
+      const v = await views(of(agents, n));
+      ok(["a1", "a2", "b1"].every((x) => v.get(x)?.verdict === "healthy"), `${n}: others healthy`);
+    }
   },
   { timeoutMs: 90_000 },
 );
