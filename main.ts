@@ -20,6 +20,7 @@ import {
 import { createLogger, isLogLevel, type Logger, LogLevelRef } from "./mod/log/mod.ts";
 import { Registry } from "./mod/metrics/mod.ts";
 import { type Service, ServiceGroup } from "./mod/lifecycle/mod.ts";
+import { MemoryTrimmer } from "./mod/memory/mod.ts";
 import { AdminServer, renderStatus, type RouteHandler } from "./mod/admin/mod.ts";
 import { type Dialer, DialError, type HealthView, UNKNOWN_HEALTH } from "./mod/contracts/mod.ts";
 import { BridgeDevice, localAddresses, removeBridge } from "./mod/hostnet/mod.ts";
@@ -775,6 +776,8 @@ async function composeAgent(
     httpClient: "fetch",
   });
   base.push(cluster);
+  // Freed socket and stream buffers go back to the kernel (glibc keeps them otherwise).
+  base.push(new MemoryTrimmer({ logger: logger.child("memory"), metrics }));
   const store = cluster.store;
   const catalog = new StoreCatalog(store);
   sync.push(
