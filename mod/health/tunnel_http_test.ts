@@ -1,39 +1,14 @@
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
-import type { ByteStream, Dialer, DialTarget } from "../contracts/mod.ts";
+import type { Dialer } from "../contracts/mod.ts";
 import { DialError } from "../contracts/mod.ts";
 import { HealthTunnelError } from "./errors.ts";
+import { FakeTunnel } from "./test_dialer.ts";
 import { tunnelFetch } from "./tunnel_http.ts";
 
 /** Dials 127.0.0.1:`port` whatever the target; records targets and open streams. */
-class LoopDialer implements Dialer {
-  readonly dials: DialTarget[] = [];
-  open = 0;
-  constructor(readonly port: number) {}
-  async dialStream(target: DialTarget & { protocol: "tcp" }): Promise<ByteStream> {
-    this.dials.push(target);
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: this.port });
-    this.open++;
-    let closed = false;
-    return {
-      readable: conn.readable,
-      writable: conn.writable,
-      closeWrite: () => conn.closeWrite(),
-      close: () => {
-        if (closed) return;
-        closed = true;
-        this.open--;
-        try {
-          conn.close();
-        } catch (err) {
-          if (!(err instanceof Deno.errors.BadResource)) throw err;
-        }
-      },
-      path: "tunnel-relay",
-      relay: "r1",
-    };
-  }
-  dialDatagram(): never {
-    throw new Error("not used");
+class LoopDialer extends FakeTunnel {
+  constructor(readonly port: number) {
+    super(() => port, () => true);
   }
 }
 

@@ -10,12 +10,13 @@
  * Without the tunnel each member would get 2 "ok" and 2 "fail": no majority, never decided.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import type { ByteStream, Dialer, DialTarget } from "../contracts/mod.ts";
+import type { Dialer, DialTarget } from "../contracts/mod.ts";
 import { DialError } from "../contracts/mod.ts";
 import { ClusterStore, type Node } from "../kube/mod.ts";
 import { memoryLogger, nullLogger } from "../log/mod.ts";
 import { LogRateLimiter } from "../log/mod.ts";
 import { Registry } from "../metrics/mod.ts";
+import { FakeTunnel } from "./test_dialer.ts";
 import { Gossip } from "./gossip.ts";
 import { groupHash } from "./groups.ts";
 import { Health } from "./health.ts";
@@ -54,55 +55,6 @@ function closedPort(): number {
   const port = l.addr.port;
   l.close();
   return port;
-}
-
-/** The tunnel, faked: node name → the member's real server, if the target is allowed there. */
-class FakeTunnel implements Dialer {
-  readonly dials: DialTarget[] = [];
-  open = 0;
-  constructor(
-    private readonly realPort: (node: string) => number | undefined,
-    /** What the member's own tunnel lets in (its health address and listen port). */
-    private readonly allowed: (node: string, ip: string, port: number) => boolean,
-  ) {}
-
-  async dialStream(target: DialTarget & { protocol: "tcp" }): Promise<ByteStream> {
-    this.dials.push(target);
-    const port = this.realPort(target.node);
-    if (port === undefined) throw new DialError("unreachable", target, "no such peer");
-    if (!this.allowed(target.node, target.ip, target.port)) {
-      throw new DialError("forbidden", target, "target not allowed by the peer");
-    }
-    let conn: Deno.TcpConn;
-    try {
-      conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    } catch (err) {
-      throw new DialError("refused", target, String(err), { cause: err });
-    }
-    this.open++;
-    let closed = false;
-    return {
-      readable: conn.readable,
-      writable: conn.writable,
-      closeWrite: () => conn.closeWrite(),
-      close: () => {
-        if (closed) return;
-        closed = true;
-        this.open--;
-        try {
-          conn.close();
-        } catch (err) {
-          if (!(err instanceof Deno.errors.BadResource)) throw err;
-        }
-      },
-      path: "tunnel-relay",
-      relay: "r1",
-    };
-  }
-
-  dialDatagram(): never {
-    throw new Error("not used");
-  }
 }
 
 const LAN: Record<string, string> = { a1: "A", a2: "A", b1: "B", b2: "B" };
