@@ -264,7 +264,8 @@ async function exchange(
       break;
     }
     if (res.status === 503 && canRetry && hit.route.retries) return "retry";
-    signal.removeEventListener("abort", onAbort);
+    // The route timeout keeps running through the body (Envoy's route timeout ends with the
+    // complete response): when it fires now the upstream is closed and the body cut.
     const resFraming = responseFraming(req.method, res.status, res.headers);
     let keep = a.clientKeep;
     let headers = applyOps(stripHopByHop(res.headers), hit.route.responseHeaders);

@@ -341,6 +341,11 @@ Deno.test("404 without a route, 503 without endpoints, 504 on timeout, retries m
           { match: [{ uri: { prefix: "/dead" } }], route: [{ destination: { host: "dead" } }] },
           { match: [{ uri: { prefix: "/nosuch" } }], route: [{ destination: { host: "nosuch" } }] },
           {
+            match: [{ uri: { prefix: "/drip" } }],
+            timeout: "0.3s",
+            route: [{ destination: { host: "slow" } }],
+          },
+          {
             match: [{ uri: { prefix: "/slow" } }],
             timeout: "0.3s",
             route: [{ destination: { host: "slow" } }],
@@ -364,6 +369,14 @@ Deno.test("404 without a route, 503 without endpoints, 504 on timeout, retries m
     const t0 = Date.now();
     assertEquals((await curl(`${base}/slow?ms=3000`)).status, 504);
     assert(Date.now() - t0 < 2500, "504 came from the route timeout");
+    // The route timeout covers the whole response (as Envoy's does), not only its head: a
+    // body still dripping when it fires is cut, the status already sent.
+    const drip = await curl(`${base}/drip?ms=3000`);
+    assertEquals(drip.status, 200);
+    assert(drip.code !== 0 && drip.body.includes("slow first"), `cut: ${JSON.stringify(drip)}`);
+    assert(!drip.body.includes("slow rest"));
+    assert(Date.now() - t0 < 5000, "cut by the route timeout, not the 3 s drip");
+    assertEquals((await curl(`${base}/drip?ms=50`)).body, "slow first\nslow rest\n");
     const before = slow.hits;
     assertEquals((await curl(`${base}/retry?ms=1000`)).status, 504);
     assertEquals(slow.hits - before, 3, "one try and two retries");

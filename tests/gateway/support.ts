@@ -86,6 +86,25 @@ export function startBackend(name: string): Backend {
         timers.add(t);
       });
     }
+    if (url.pathname.startsWith("/drip")) {
+      // The head and a first piece at once, the rest after `ms`.
+      const ms = Number(url.searchParams.get("ms") ?? "1000");
+      const enc = new TextEncoder();
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(enc.encode(`${name} first\n`));
+          const t = setTimeout(() => {
+            timers.delete(t);
+            try {
+              c.enqueue(enc.encode(`${name} rest\n`));
+              c.close();
+            } catch { /* the reader went away */ }
+          }, ms);
+          timers.add(t);
+        },
+      });
+      return new Response(body, { headers: { "x-backend": name } });
+    }
     if (url.pathname.startsWith("/echo")) {
       let n = 0;
       if (req.body) { for await (const c of req.body) n += c.length; }
