@@ -834,6 +834,10 @@ async function composeAgent(
       psk,
       enableHolePunch: t.enableHolePunch,
       relayOnly: t.relayOnly,
+      // KubeEdge's node certificate signs our claims; peers' claims must carry theirs.
+      identity: t.identity.certFile
+        ? { certFile: t.identity.certFile, keyFile: t.identity.keyFile, caFile: t.identity.caFile }
+        : undefined,
       heartbeatPeriodMs: t.heartbeatPeriod,
       finderPeriodMs: t.finderPeriod,
       maxCandidates: t.maxCandidates,

@@ -3,6 +3,11 @@
  * every new connection (the sender's own claim first, then the verified claims it knows), so
  * a node learns the peer ID of nodes it has never met through relays or other peers; a
  * forwarded claim cannot be forged because the peer ID embeds the signing key.
+ *
+ * With a KubeEdge node certificate (attest.ts) a claim also carries an attestation: the
+ * certificate (DER) and a signature by its key over the same statement under another context,
+ * so forwarded claims stay verifiable against the CA. Wire version 1 is a claim without it,
+ * version 2 one with it; the signed statement itself (its leading byte is 1) is the same.
  */
 
 import type { PrivateKey } from "@libp2p/interface";
@@ -11,9 +16,27 @@ import { ClaimError } from "./errors.ts";
 
 export const CLAIM_PROTOCOL = "/edgemesh/claim/1.0.0";
 const CLAIM_VERSION = 1;
+const ATTESTED_CLAIM_VERSION = 2;
 const SIGN_CONTEXT = new TextEncoder().encode("edgemesh/claim/1\0");
+const ATTEST_CONTEXT = new TextEncoder().encode("edgemesh/claim-cert/1\0");
 export const MAX_CLAIMS_PER_MESSAGE = 1024;
-export const MAX_CLAIM_MESSAGE_BYTES = 256 * 1024;
+/** Largest certificate (DER) an attestation may carry. */
+export const MAX_CERT_BYTES = 8 * 1024;
+/** Largest attestation signature (an RSA-8192 signature is 1024 bytes). */
+export const MAX_ATTEST_SIG_BYTES = 1024;
+/**
+ * Bound of one claim message (≈ 1024 attested claims with 3 KiB certificates); the encoder
+ * leaves out the claims that would not fit.
+ */
+export const MAX_CLAIM_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/** A node certificate vouching for a claim. */
+export interface Attestation {
+  /** The certificate, DER. */
+  cert: Uint8Array;
+  /** Signature by the certificate's key over `attestationPayload(claim)`. */
+  sig: Uint8Array;
+}
 
 export interface Claim {
   node: string;
@@ -21,6 +44,8 @@ export interface Claim {
   /** Milliseconds since the epoch when the claim was signed. */
   ts: number;
   sig: Uint8Array;
+  /** Present on claims of agents with a KubeEdge certificate identity. */
+  att?: Attestation;
 }
 
 const enc = new TextEncoder();
@@ -46,11 +71,16 @@ function unsignedBytes(node: string, peerId: string, ts: number): Uint8Array {
   return out;
 }
 
-function signedPayload(unsigned: Uint8Array): Uint8Array {
-  const p = new Uint8Array(SIGN_CONTEXT.length + unsigned.length);
-  p.set(SIGN_CONTEXT);
-  p.set(unsigned, SIGN_CONTEXT.length);
+function signedPayload(unsigned: Uint8Array, context = SIGN_CONTEXT): Uint8Array {
+  const p = new Uint8Array(context.length + unsigned.length);
+  p.set(context);
+  p.set(unsigned, context.length);
   return p;
+}
+
+/** The bytes a certificate key signs for a claim: the claim's statement, another context. */
+export function attestationPayload(c: { node: string; peerId: string; ts: number }): Uint8Array {
+  return signedPayload(unsignedBytes(c.node, c.peerId, c.ts), ATTEST_CONTEXT);
 }
 
 export async function signClaim(
@@ -72,10 +102,25 @@ export async function verifyClaim(c: Claim): Promise<boolean> {
 
 export function encodeClaim(c: Claim): Uint8Array {
   const u = unsignedBytes(c.node, c.peerId, c.ts);
-  const out = new Uint8Array(u.length + 1 + c.sig.length);
+  const att = c.att;
+  if (att && (att.cert.length > MAX_CERT_BYTES || att.sig.length > MAX_ATTEST_SIG_BYTES)) {
+    throw new ClaimError("malformed", "attestation too large");
+  }
+  const extra = att ? 4 + att.cert.length + att.sig.length : 0;
+  const out = new Uint8Array(u.length + 1 + c.sig.length + extra);
   out.set(u);
   out[u.length] = c.sig.length;
   out.set(c.sig, u.length + 1);
+  if (att) {
+    out[0] = ATTESTED_CLAIM_VERSION;
+    const dv = new DataView(out.buffer);
+    let o = u.length + 1 + c.sig.length;
+    dv.setUint16(o, att.cert.length);
+    out.set(att.cert, o + 2);
+    o += 2 + att.cert.length;
+    dv.setUint16(o, att.sig.length);
+    out.set(att.sig, o + 2);
+  }
   return out;
 }
 
@@ -83,7 +128,10 @@ export function decodeClaim(b: Uint8Array): Claim {
   try {
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
     let o = 0;
-    if (b[o++] !== CLAIM_VERSION) throw new Error(`version ${b[0]}`);
+    const version = b[o++];
+    if (version !== CLAIM_VERSION && version !== ATTESTED_CLAIM_VERSION) {
+      throw new Error(`version ${version}`);
+    }
     const nl = b[o++];
     const node = dec.decode(b.subarray(o, o + nl));
     o += nl;
@@ -95,9 +143,22 @@ export function decodeClaim(b: Uint8Array): Claim {
     const sl = b[o++];
     const sig = b.slice(o, o + sl);
     o += sl;
+    let att: Attestation | undefined;
+    if (version === ATTESTED_CLAIM_VERSION) {
+      const cl = dv.getUint16(o);
+      if (cl === 0 || cl > MAX_CERT_BYTES) throw new Error(`certificate of ${cl} bytes`);
+      const cert = b.slice(o + 2, o + 2 + cl);
+      o += 2 + cl;
+      const al = dv.getUint16(o);
+      if (al === 0 || al > MAX_ATTEST_SIG_BYTES) throw new Error(`attestation of ${al} bytes`);
+      const asig = b.slice(o + 2, o + 2 + al);
+      o += 2 + al;
+      if (cert.length !== cl || asig.length !== al) throw new Error("bad lengths");
+      att = { cert, sig: asig };
+    }
     if (o !== b.length || nl === 0 || sig.length !== sl) throw new Error("bad lengths");
     const peerId = peerIdFromString(pid).toString();
-    return { node, peerId, ts, sig };
+    return att ? { node, peerId, ts, sig, att } : { node, peerId, ts, sig };
   } catch (err) {
     throw new ClaimError(
       "malformed",
@@ -106,11 +167,19 @@ export function decodeClaim(b: Uint8Array): Claim {
   }
 }
 
-/** A claim message: version, count, then length-prefixed claims (sender's own first). */
+/**
+ * A claim message: version, count, then length-prefixed claims (sender's own first). Claims
+ * past `MAX_CLAIMS_PER_MESSAGE` or `MAX_CLAIM_MESSAGE_BYTES` are left out.
+ */
 export function encodeClaimMessage(claims: Claim[]): Uint8Array {
-  const parts = claims.slice(0, MAX_CLAIMS_PER_MESSAGE).map(encodeClaim);
+  const parts: Uint8Array[] = [];
   let size = 3;
-  for (const p of parts) size += 2 + p.length;
+  for (const c of claims.slice(0, MAX_CLAIMS_PER_MESSAGE)) {
+    const p = encodeClaim(c);
+    if (size + 2 + p.length > MAX_CLAIM_MESSAGE_BYTES) continue;
+    parts.push(p);
+    size += 2 + p.length;
+  }
   const out = new Uint8Array(4 + size);
   const dv = new DataView(out.buffer);
   dv.setUint32(0, size);

@@ -1,6 +1,9 @@
 /** Named errors of the tunnel. */
 
-/** The identity key or the pinned bindings in `stateDir` cannot be read or written. */
+/**
+ * The identity key or the pinned bindings in `stateDir` cannot be read or written, or the
+ * KubeEdge certificate identity (certificate, key, CA) is unusable; `path` names the file.
+ */
 export class IdentityError extends Error {
   override name = "IdentityError";
   constructor(readonly path: string, message: string, options?: ErrorOptions) {
@@ -12,7 +15,13 @@ export class IdentityError extends Error {
 export class ClaimError extends Error {
   override name = "ClaimError";
   constructor(
-    readonly reason: "malformed" | "signature" | "unknown-node" | "conflict" | "peer-mismatch",
+    readonly reason:
+      | "malformed"
+      | "signature"
+      | "unknown-node"
+      | "conflict"
+      | "peer-mismatch"
+      | "attestation",
     message: string,
   ) {
     super(message);

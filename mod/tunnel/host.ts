@@ -4,7 +4,7 @@ import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { autoNAT } from "@libp2p/autonat";
 import { circuitRelayTransport } from "@libp2p/circuit-relay-v2";
-import { identify } from "@libp2p/identify";
+import { identify, identifyPush } from "@libp2p/identify";
 import type { ConnectionGater, PrivateKey } from "@libp2p/interface";
 import { kadDHT, passthroughMapper } from "@libp2p/kad-dht";
 import { mdns } from "@libp2p/mdns";
@@ -78,6 +78,8 @@ export function hostOptions(p: HostParams): Libp2pOptions<Record<string, unknown
   const slug = rendezvousSlug(o.rendezvous);
   const services: Record<string, unknown> = {
     identify: identify({ runOnLimitedConnection: true }),
+    // Tells connected peers at once when we start or stop offering relay service (HOP).
+    identifyPush: identifyPush({ runOnLimitedConnection: true }),
     ping: ping({ runOnLimitedConnection: true, maxInboundStreams: 64, maxOutboundStreams: 64 }),
     dht: kadDHT({
       protocol: `/edgemesh/${slug}/kad/1.0.0`,

@@ -132,6 +132,18 @@ export class PinStore {
     return true;
   }
 
+  /**
+   * Pins `node` to `peerId` even when it was pinned to another peer (a node with a new key
+   * proved by its certificate); returns the peer it replaces.
+   */
+  repin(node: string, peerId: string): string | undefined {
+    const cur = this.#pins.get(node);
+    if (cur === peerId) return undefined;
+    this.#pins.set(node, peerId);
+    this.#save();
+    return cur;
+  }
+
   /** Resolves once pending writes are on disk. */
   flush(): Promise<void> {
     return this.#writing;

@@ -1,8 +1,8 @@
 /**
  * Membership: every new connection exchanges signed claims (`/edgemesh/claim/1.0.0`; the
  * dialer speaks first). A peer whose own claim is missing, badly signed, for a name that is
- * not a cluster node, or in conflict with a pinned binding is refused: disconnected and
- * denied by the connection gater for a while.
+ * not a cluster node, in conflict with a pinned binding, or (with a certificate identity)
+ * without a valid attestation is refused: disconnected and denied by the gater for a while.
  */
 
 import type { Connection, Stream } from "@libp2p/interface";
@@ -131,18 +131,36 @@ export class Membership {
       this.refuse(peerId, "peer-mismatch", "the first claim is not the peer's own");
       return;
     }
-    const verdict = await this.deps.dir.accept(own);
+    const { verdict, detail } = await this.deps.dir.check(own);
     if (verdict !== "ok") {
-      const hint = verdict === "conflict"
+      const attested = this.deps.dir.options.verifier !== undefined;
+      const hint = verdict === "conflict" && !attested
         ? `; if node "${own.node}" was reinstalled with a new key, remove its entry from ${this.deps.dir.pins.path}`
+        : verdict === "attestation"
+        ? "; with modules.edgeTunnel.identity set, every node must sign its claim with a node certificate of the same CA"
         : "";
-      this.refuse(peerId, verdict, `claim for node "${own.node}" refused: ${verdict}${hint}`);
+      this.refuse(
+        peerId,
+        verdict,
+        `claim for node "${own.node}" refused: ${verdict}${detail ? `: ${detail}` : ""}${hint}`,
+      );
       return;
     }
     this.#entry(peerId).resolve();
     for (const c of claims.slice(1)) {
       if (c.peerId === this.deps.dir.self.peerId) continue;
-      if (await this.deps.dir.accept(c) === "ok") this.#entry(c.peerId).resolve();
+      const r = await this.deps.dir.check(c);
+      if (r.verdict === "ok") {
+        this.#entry(c.peerId).resolve();
+      } else if (r.verdict !== "unknown-node") {
+        this.deps.logger.debug("forwarded claim ignored", {
+          from: peerId,
+          node: c.node,
+          peerId: c.peerId,
+          verdict: r.verdict,
+          detail: r.detail,
+        });
+      }
     }
   }
 

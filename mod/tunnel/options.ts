@@ -2,6 +2,7 @@
 
 import type { Logger } from "../log/mod.ts";
 import type { Registry } from "../metrics/mod.ts";
+import type { CertIdentity } from "./attest.ts";
 
 /** A relay listed in `modules.edgeTunnel.relayNodes`. */
 export interface RelayNode {
@@ -37,6 +38,14 @@ export interface TunnelOptions {
   mdns: boolean;
   /** Raw bytes of the PSK file (validated by the caller), or undefined when PSK is off. */
   psk?: Uint8Array;
+  /**
+   * KubeEdge node certificate, key and CA (`modules.edgeTunnel.identity`, PEM files), loaded
+   * at start (an unusable one fails the start). Our claim is signed with the certificate too,
+   * and every claim accepted must carry a certificate of the same CA naming its node; a node
+   * with a new key but a valid certificate replaces its pinned peer ID. Unset: claims are
+   * bound by trust on first use only.
+   */
+  identity?: CertIdentity;
   /**
    * Upgrade relayed connections to direct ones with our coordinated TCP hole punch
    * (`/edgemesh/punch/1.0.0`, punch.ts). False: never punched (symmetric NATs, strict firewalls).
@@ -76,6 +85,14 @@ export interface TunnelOptions {
   headerTimeoutMs?: number;
   /** A relayed UDP channel with no datagram in either direction for this long closes (60 s). */
   udpIdleTimeoutMs?: number;
+  /**
+   * With no `relayNodes`, a node that peers outside its LAN can dial back offers relay service
+   * on its own, and others use it (default true). Listed relays check the same way and stop
+   * relaying while not reachable.
+   */
+  selfRelay?: boolean;
+  /** How often reachability is checked again by dial-backs (default 5 min). */
+  reachabilityPeriodMs?: number;
 }
 
 /** Hooks for tests; production leaves them unset. */
@@ -84,6 +101,8 @@ export interface TunnelTestHooks {
   measureRtt?: (relayNode: string, measured: () => Promise<number>) => Promise<number>;
   /** Refuse dialing a multiaddr (simulates a NAT/firewall between two nodes). */
   denyDialAddress?: (multiaddr: string) => boolean;
+  /** Same-LAN test for peer IPs in reachability checks (default: this host's networks). */
+  isLocalNetwork?: (ip: string) => boolean;
 }
 
 export interface TunnelDeps {
@@ -109,9 +128,13 @@ export const TUNNEL_DEFAULTS = {
   holePunchPort: 0,
   holePunchWindowMs: 5000,
   holePunchBackoffMs: 5000,
+  reachabilityPeriodMs: 300_000,
 } as const;
 
-export type ResolvedTunnelOptions = Required<Omit<TunnelOptions, "psk">> & { psk?: Uint8Array };
+export type ResolvedTunnelOptions = Required<Omit<TunnelOptions, "psk" | "identity">> & {
+  psk?: Uint8Array;
+  identity?: CertIdentity;
+};
 
 export function resolveOptions(o: TunnelOptions): ResolvedTunnelOptions {
   return {
@@ -125,5 +148,7 @@ export function resolveOptions(o: TunnelOptions): ResolvedTunnelOptions {
     holePunchPort: o.holePunchPort ?? TUNNEL_DEFAULTS.holePunchPort,
     holePunchWindowMs: o.holePunchWindowMs ?? TUNNEL_DEFAULTS.holePunchWindowMs,
     holePunchBackoffMs: o.holePunchBackoffMs ?? TUNNEL_DEFAULTS.holePunchBackoffMs,
+    selfRelay: o.selfRelay ?? true,
+    reachabilityPeriodMs: o.reachabilityPeriodMs ?? TUNNEL_DEFAULTS.reachabilityPeriodMs,
   };
 }

@@ -10,7 +10,11 @@ import type { ComponentsHandle } from "./host.ts";
 import { CLAIM_TIMEOUT_MS, type Membership } from "./membership.ts";
 import type { TunnelTestHooks } from "./options.ts";
 import { pingOn } from "./ping.ts";
+import type { RelayOffers } from "./relay_offers.ts";
 import type { RelayHost } from "./relays.ts";
+
+/** How long `connect` waits for a relay's identify (its protocol list). */
+const IDENTIFY_WAIT_MS = 2000;
 
 interface ReservationStore {
   addRelay(peer: PeerId, type: "configured"): Promise<unknown>;
@@ -33,6 +37,8 @@ export function libp2pRelayHost(
   /** performance.now() of the last bytes received from a peer. */
   lastActivity: (peerId: string) => number,
   hooks?: TunnelTestHooks,
+  /** Who offers relay service (identify); without it every relay is assumed to. */
+  offers?: RelayOffers,
 ): RelayHost {
   const direct = (peerId: string) => directOpen(node.getConnections(peerIdFromString(peerId)));
   return {
@@ -46,6 +52,9 @@ export function libp2pRelayHost(
           `relay address ${addrs[0]} belongs to node "${name ?? "unverified"}", not "${relayNode}"`,
         );
       }
+      // Identify runs on every new connection; a relay that found itself unreachable does
+      // not list the HOP protocol (checked by the relay manager).
+      await offers?.waitKnown(peer, IDENTIFY_WAIT_MS, signal);
       return peer;
     },
     isConnected: (peerId) => direct(peerId).length > 0,
@@ -74,6 +83,7 @@ export function libp2pRelayHost(
       store.relayFilter?.remove?.(peer.toMultihash().bytes);
       await store.addRelay(peer, "configured");
     },
+    offersRelay: (peerId) => offers?.offers(peerId),
     hasReservation: (peerId) =>
       reservationStore(node)?.hasReservation(peerIdFromString(peerId)) ?? false,
     lastActivity,

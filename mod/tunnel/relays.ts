@@ -25,6 +25,8 @@ export interface RelayHost {
   abort(peerId: string): void;
   /** Drops a reservation that is no longer wanted (when nothing runs through the relay). */
   release(peerId: string): Promise<void>;
+  /** Whether the peer offers relay service (HOP), undefined while unknown. */
+  offersRelay?(peerId: string): boolean | undefined;
 }
 
 export interface RelayEntry {
@@ -41,6 +43,13 @@ export interface RelayEntry {
   /** Delay before the next reservation retry after failures, 0 when none failed. */
   reserveBackoffMs?: number;
   reserveTimer?: ReturnType<typeof setTimeout>;
+  /**
+   * Connected but not offering relay service (a listed relay that found itself unreachable):
+   * still measured, never chosen, reserved or dialled through.
+   */
+  noHop?: boolean;
+  /** Offered by the relay itself (reachable, no relayNodes configured), not configured. */
+  offered?: boolean;
 }
 
 export interface RelayView {
@@ -81,22 +90,83 @@ export class RelayManager {
   #checking = new Set<string>();
   #stopped = true;
   #shutdown = new AbortController();
+  #configured: { node: string; addrs: Multiaddr[] }[] = [];
+  #offered: { node: string; addrs: Multiaddr[] }[] = [];
+  #reserving: boolean;
 
   constructor(
     readonly host: RelayHost,
     readonly logger: Logger,
     readonly metrics: TunnelMetrics,
     readonly opts: RelayManagerOptions,
-  ) {}
+  ) {
+    this.#reserving = opts.reserve;
+  }
 
-  /** Replaces the relay list (hot reload); new relays are probed at once. */
+  /** Replaces the configured relay list (hot reload); new relays are probed at once. */
   setRelays(relays: { node: string; addrs: Multiaddr[] }[]): void {
+    this.#configured = relays;
+    this.#apply();
+  }
+
+  /**
+   * Replaces the relays that offered themselves (reachable nodes when no relay is configured).
+   * Configured relays win: an offered relay with a configured name is ignored.
+   */
+  setOffered(relays: { node: string; addrs: Multiaddr[] }[]): void {
+    this.#offered = relays;
+    this.#apply();
+  }
+
+  /** Whether this node reserves on relays (false while it is a relay itself). */
+  setReserve(reserve: boolean): void {
+    if (reserve === this.#reserving) return;
+    this.#reserving = reserve;
+    this.#rerank("role");
+  }
+
+  /**
+   * Called when a peer started or stopped offering relay service (identify push): a relay
+   * that stopped is no longer chosen (streams move to the standby), one that resumed may be.
+   */
+  onOffersChanged(peerId: string): void {
+    const offers = this.host.offersRelay?.(peerId);
+    for (const e of this.#relays.values()) {
+      if (e.peerId !== peerId || (offers === false) === !!e.noHop) continue;
+      e.noHop = offers === false;
+      this.logger.info(
+        e.noHop ? "relay stopped offering relay service" : "relay offers relay service",
+        {
+          relay: e.node,
+        },
+      );
+      this.#rerank(e.noHop ? "withdrawn" : "offered");
+    }
+  }
+
+  #apply(): void {
+    const names = new Set(this.#configured.map((r) => r.node));
+    const relays = [
+      ...this.#configured,
+      ...this.#offered.filter((r) => !names.has(r.node)).map((r) => ({ ...r, offered: true })),
+    ];
     const keep = new Set<string>();
     for (const r of relays.slice(0, this.opts.maxCandidates)) {
       keep.add(r.node);
+      const offered = "offered" in r;
       const cur = this.#relays.get(r.node);
-      if (cur) cur.addrs = r.addrs;
-      else this.#relays.set(r.node, { node: r.node, addrs: r.addrs, alive: false, backoffMs: 0 });
+      if (cur) {
+        cur.addrs = r.addrs;
+        cur.offered = offered;
+      } else {
+        this.#relays.set(r.node, {
+          node: r.node,
+          addrs: r.addrs,
+          alive: false,
+          backoffMs: 0,
+          offered,
+        });
+      }
     }
     for (const [node, e] of this.#relays) {
       if (keep.has(node)) continue;
@@ -189,6 +259,11 @@ export class RelayManager {
         if (!e.peerId || !this.host.isConnected(e.peerId)) {
           e.peerId = await this.host.connect(e.node, e.addrs, d.signal);
         }
+        const noHop = this.host.offersRelay?.(e.peerId) === false;
+        if (noHop && !e.noHop) {
+          this.logger.warn("relay does not offer relay service", { relay: e.node });
+        }
+        e.noHop = noHop;
         const rtt = await this.host.measureRtt(e.node, e.peerId, d.signal);
         e.rttMs = rtt;
         if (!e.alive) {
@@ -240,7 +315,14 @@ export class RelayManager {
   #rerank(reason: string): void {
     if (this.#stopped) return;
     const before = this.#choice;
-    const next = chooseRelays(before, [...this.#relays.values()]);
+    const next = chooseRelays(
+      before,
+      [...this.#relays.values()].map((e) => ({
+        node: e.node,
+        rttMs: e.rttMs,
+        alive: e.alive && !e.noHop,
+      })),
+    );
     this.#choice = next;
     if (next.primary !== before.primary) {
       this.metrics.relaySwitches.inc({ reason });
@@ -252,7 +334,7 @@ export class RelayManager {
     }
     for (const e of this.#relays.values()) {
       const role = this.roleOf(e.node);
-      if (!this.opts.reserve || !e.alive || !e.peerId) continue;
+      if (!this.#reserving || !e.alive || !e.peerId) continue;
       if (role !== "candidate" && !this.host.hasReservation(e.peerId)) {
         void this.#reserve(e, e.peerId);
       }
@@ -301,7 +383,7 @@ export class RelayManager {
   dialOrder(): { node: string; peerId: string }[] {
     const out: { node: string; peerId: string }[] = [];
     const push = (e?: RelayEntry) => {
-      if (e?.peerId && !out.some((o) => o.node === e.node)) {
+      if (e?.peerId && !e.noHop && !out.some((o) => o.node === e.node)) {
         out.push({ node: e.node, peerId: e.peerId });
       }
     };
@@ -327,8 +409,12 @@ export class RelayManager {
       node: e.node,
       role: this.roleOf(e.node),
       rttMs: e.rttMs === undefined ? null : Math.round(e.rttMs * 10) / 10,
-      reserved: !!e.peerId && this.host.hasReservation(e.peerId),
-      ...(e.lastError && !e.alive ? { error: e.lastError } : {}),
+      reserved: !e.noHop && !!e.peerId && this.host.hasReservation(e.peerId),
+      ...(e.noHop
+        ? { error: "does not offer relay service" }
+        : e.lastError && !e.alive
+        ? { error: e.lastError }
+        : {}),
     }));
   }
 }

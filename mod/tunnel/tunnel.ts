@@ -20,13 +20,14 @@ import {
 import type { Service, ServiceState, ServiceStatus } from "../lifecycle/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { directOpen, isCircuit, isLoopback, relayPeerOf } from "./addrs.ts";
+import { Attestor } from "./attest.ts";
 import { CLAIM_PROTOCOL, signClaim } from "./claim.ts";
 import { ClaimDirectory } from "./directory.ts";
 import { Discovery } from "./discovery.ts";
 import { ClaimError, TunnelStartError } from "./errors.ts";
 import { hostOptions, swarmKey, toMultiaddr } from "./host.ts";
 import { loadOrCreateIdentity, PinStore } from "./identity.ts";
-import { CLAIM_TIMEOUT_MS, Membership } from "./membership.ts";
+import { Membership } from "./membership.ts";
 import { type TunnelMetrics, tunnelMetrics } from "./metrics.ts";
 import {
   type RelayNode,
@@ -42,8 +43,9 @@ import { PUNCH_PROTOCOL } from "./punch_wire.ts";
 import { negotiate, TunnelByteStream, TunnelDatagramChannel } from "./proxy_client.ts";
 import { ProxyServer } from "./proxy_server.ts";
 import { libp2pRelayHost } from "./relay_host.ts";
-import { HOP_PROTOCOL } from "./relay_pb.ts";
-import { RELAY_SERVER_DEFAULTS, RelayServer } from "./relay_server.ts";
+import { RelayOffers } from "./relay_offers.ts";
+import { SelfRelay } from "./self_relay.ts";
+import type { Verdict } from "./reachability.ts";
 import { RelayManager, type RelayView } from "./relays.ts";
 import type { StreamReader } from "./stream_io.ts";
 import { TaskSet } from "./tasks.ts";
@@ -86,7 +88,8 @@ interface Running {
   discovery: Discovery;
   server: ProxyServer;
   puncher: HolePuncher;
-  relayServer?: RelayServer;
+  selfRelay: SelfRelay;
+  offers: RelayOffers;
   timers: ReturnType<typeof setInterval>[];
 }
 
@@ -179,10 +182,15 @@ export class Tunnel implements Service, Dialer {
           `restore the old key or remove the entry`,
       );
     }
+    const attestor = o.identity
+      ? await Attestor.load(o.identity, o.nodeName, this.#now)
+      : undefined;
+    const selfClaim = await signClaim(key, o.nodeName, selfId, this.#now());
     const dir = this.#dir = new ClaimDirectory(
       pins,
       this.#known,
-      await signClaim(key, o.nodeName, selfId, this.#now()),
+      attestor ? attestor.attest(selfClaim) : selfClaim,
+      { verifier: attestor, logger: this.#log.child("claims") },
     );
     // The membership and the gater need the host, which needs them: a late-bound reference.
     const ref: { node?: Libp2p<Record<string, unknown>> } = {};
@@ -221,12 +229,14 @@ export class Tunnel implements Service, Dialer {
       udpIdleTimeoutMs: o.udpIdleTimeoutMs,
       shutdown,
     });
+    const offers = new RelayOffers(n);
     const relays = new RelayManager(
       libp2pRelayHost(
         n,
         membership,
         (p) => this.#rxBlind ? performance.now() : this.#rxActivity.get(p) ?? 0,
         this.deps.hooks,
+        offers,
       ),
       this.#log.child("relays"),
       this.#m,
@@ -280,6 +290,25 @@ export class Tunnel implements Service, Dialer {
         backoffMs: o.holePunchBackoffMs,
       }),
       timers: [],
+      offers,
+      selfRelay: new SelfRelay({
+        node: n,
+        membership,
+        relays,
+        offers,
+        logger: this.#log.child("relay-role"),
+        metrics: this.#m,
+        tasks: this.#tasks,
+        shutdown,
+        now: this.#now,
+        isLocalNet: this.deps.hooks?.isLocalNetwork,
+      }, {
+        nodeName: o.nodeName,
+        listenPort: o.listenPort,
+        relayNodes: this.#relayNodes,
+        selfRelay: o.selfRelay,
+        reachability: { periodMs: o.reachabilityPeriodMs },
+      }),
     };
     this.#run = run;
     await n.handle(CLAIM_PROTOCOL, (s, c) => this.#tasks.track(membership.answer(s, c), true), {
@@ -287,24 +316,8 @@ export class Tunnel implements Service, Dialer {
       maxOutboundStreams: 32,
       runOnLimitedConnection: true,
     });
-    if (relaySelf) {
-      const rs = run.relayServer = new RelayServer(
-        {
-          memberNode: (p) => membership.waitVerified(p, CLAIM_TIMEOUT_MS),
-          directConnections: (p) => directOpen(n.getConnections(peerIdFromString(p))),
-          addresses: () => n.getMultiaddrs(),
-        },
-        this.#log.child("relay-server"),
-        this.#m,
-        RELAY_SERVER_DEFAULTS,
-        shutdown,
-        this.#now,
-      );
-      await n.handle(HOP_PROTOCOL, (s, c) => this.#tasks.track(rs.handleHop(s, c)), {
-        maxInboundStreams: RELAY_SERVER_DEFAULTS.maxCircuits,
-        maxOutboundStreams: RELAY_SERVER_DEFAULTS.maxCircuits,
-      });
-    }
+    // Listed relays relay from the start; reachability may stop them, or start others.
+    await run.selfRelay.install();
     // Always handled: OBSERVE tells peers their public address even where punching is off;
     // CONNECT is refused then.
     await n.handle(PUNCH_PROTOCOL, (s, c) => this.#tasks.track(run.puncher.handle(s, c)), {
@@ -321,6 +334,7 @@ export class Tunnel implements Service, Dialer {
       this.#watchActivity(e.detail);
       membership.onConnectionOpen(e.detail);
       run.puncher.onConnectionOpen(e.detail);
+      run.selfRelay.onConnectionOpen(e.detail);
     });
     n.addEventListener("connection:close", (e) => this.#onConnectionClose(e.detail));
     n.addEventListener("peer:discovery", (e) => run.discovery.dialFound(e.detail.id));
@@ -378,6 +392,8 @@ export class Tunnel implements Service, Dialer {
     for (const t of run?.timers ?? []) clearInterval(t);
     run?.relays.stop();
     run?.puncher.stop();
+    await run?.selfRelay.stop();
+    run?.offers.close();
     this.#membership?.releaseWaiters();
     if (run) await run.node.stop();
     await this.#tasks.settled();
@@ -405,6 +421,12 @@ export class Tunnel implements Service, Dialer {
     };
   }
 
+  /** This node's reachability verdict and whether it relays now (dial-back checks). */
+  relayState(): { verdict: Verdict; relaying: boolean } | undefined {
+    const r = this.#run?.selfRelay;
+    return r && { verdict: r.verdict, relaying: r.serving };
+  }
+
   /** Proxy streams open on all connections (both directions); for leak checks. */
   openProxyStreams(): number {
     let n = 0;
@@ -416,14 +438,9 @@ export class Tunnel implements Service, Dialer {
 
   /** Replaces the relay list at run time (config hot reload). */
   setRelayNodes(relays: RelayNode[]): void {
-    const wasRelay = !!this.#relaySelf();
     this.#relayNodes = relays;
-    if (wasRelay !== !!this.#relaySelf()) {
-      this.#log.warn("this node's relay role changed; it takes effect after a restart", {
-        relay: !wasRelay,
-      });
-    }
     this.#run?.relays.setRelays(this.#relayList());
+    this.#run?.selfRelay.setRelayNodes(relays);
   }
 
   #relayList(): { node: string; addrs: Multiaddr[] }[] {
@@ -473,6 +490,7 @@ export class Tunnel implements Service, Dialer {
     const run = this.#run;
     if (!run || this.#shutdown.signal.aborted) return;
     run.puncher.onConnectionClose(conn);
+    run.selfRelay.onConnectionClose(conn);
     if (directOpen(run.node.getConnections(conn.remotePeer)).length === 0) {
       run.relays.onDisconnected(conn.remotePeer.toString());
     }
@@ -488,7 +506,14 @@ export class Tunnel implements Service, Dialer {
       const id = c.remotePeer.toString();
       byPeer.set(id, [...(byPeer.get(id) ?? []), c]);
     }
-    const relayIds = new Set(run.relays.dialOrder().map((r) => r.peerId));
+    const order = run.relays.dialOrder().map((r) => r.peerId);
+    const relayIds = new Set(order);
+    // New streams take the circuit through the best-ranked relay (a pre-warmed circuit
+    // through the standby waits for failover): show that one.
+    const rank = (c: Connection) => {
+      const i = order.indexOf(relayPeerOf(c.remoteAddr) ?? "");
+      return i < 0 ? order.length : i;
+    };
     const out: PeerView[] = [];
     for (const [id, conns] of byPeer) {
       const name = dir.nodeOf(id);
@@ -497,7 +522,10 @@ export class Tunnel implements Service, Dialer {
       // exists (for claims and the DHT): show the path streams take.
       const streamsDirect = !this.options.relayOnly || relayIds.has(id);
       const direct = streamsDirect ? conns.find((c) => !isCircuit(c.remoteAddr)) : undefined;
-      const c = direct ?? conns.find((x) => isCircuit(x.remoteAddr)) ?? conns[0];
+      const circuits = conns.filter((x) => isCircuit(x.remoteAddr)).sort((x, y) =>
+        rank(x) - rank(y)
+      );
+      const c = direct ?? circuits[0] ?? conns[0];
       const relayPeer = direct ? undefined : relayPeerOf(c.remoteAddr);
       const rtt = this.#peerRtt.get(id) ?? c.rtt;
       out.push({
