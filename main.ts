@@ -980,7 +980,7 @@ async function composeAgent(
       return {
         cluster: cluster.details(),
         dns: dns?.details(),
-        ...(tunnel ? tunnel.snapshot() : { peers: [], relays: [] }),
+        ...(tunnel ? tunnel.snapshot() : { peers: [], relays: [], relayService: null }),
         services: proxy?.services() ?? [],
         health: hs ? { group: hs.group, members: hs.members } : { group: null, members: [] },
       };

@@ -6,6 +6,8 @@
 /** Folders the agent reads: its config, state, resolv.conf and the kernel's views. */
 export const READ_PATHS = [
   "/etc/edgemesh",
+  // KubeEdge's node certificate, key and CA (modules.edgeTunnel.identity).
+  "/etc/kubeedge",
   "/var/lib/edgemesh",
   "/etc/resolv.conf",
   "/etc/hostname",

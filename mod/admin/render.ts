@@ -42,11 +42,15 @@ export function renderStatus(doc: Doc, opts: RenderOptions): string {
     );
   }
   const relays = asArray(doc.relays);
-  lines.push("", bold(`RELAYS (${relays.length})`));
+  const self = doc.relayService as Doc | null | undefined;
+  const selfLine = self
+    ? `   this node: ${self.reachability}, ${self.relaying ? "relaying" : "not relaying"}`
+    : "";
+  lines.push("", bold(`RELAYS (${relays.length})`) + selfLine);
   for (const r of relays) {
     lines.push(
       `  ${String(r.node).padEnd(20)} ${String(r.role).padEnd(10)} ${r.rttMs ?? "-"} ms  ${
-        r.reserved ? "reserved" : ""
+        r.reserved ? "reserved" : r.error ? String(r.error) : ""
       }`,
     );
   }

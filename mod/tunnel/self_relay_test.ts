@@ -5,10 +5,9 @@
  */
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { type Agent, readN, startAgent, tcpEcho, waitFor } from "./test_util.ts";
+import { type Agent, echoOnce, startAgent, tcpEcho, waitFor } from "./test_util.ts";
 
 const NODES = new Set(["r1", "r2", "a", "b", "x", "y"]);
-const enc = new TextEncoder();
 
 /** Hooks for an agent on `ip`: `behindNat` addresses cannot be dialled; `lan` is its LAN. */
 function hooks(ip: string, behindNat: string[], lan: string[] = []) {
@@ -16,22 +15,6 @@ function hooks(ip: string, behindNat: string[], lan: string[] = []) {
     denyDialAddress: (ma: string) => behindNat.some((n) => ma.startsWith(`/ip4/${n}/`)),
     isLocalNetwork: (peer: string) => peer === ip || lan.includes(peer),
   };
-}
-
-async function echoThrough(x: Agent, node: string, port: number) {
-  const s = await x.tunnel.dialStream({ node, ip: "127.0.0.1", port, protocol: "tcp" }, {
-    timeoutMs: 5000,
-  });
-  try {
-    const w = s.writable.getWriter();
-    const r = s.readable.getReader();
-    await w.write(enc.encode("ping"));
-    await readN(r, 4);
-    await w.close();
-    return s;
-  } finally {
-    s.close?.();
-  }
 }
 
 Deno.test("with no relayNodes, nodes reachable from outside offer relay service; NATed nodes reserve on them and stream through them", async () => {
@@ -91,7 +74,7 @@ Deno.test("with no relayNodes, nodes reachable from outside offer relay service;
       );
     }
     console.log(`a and b reserved both ${(performance.now() - t0).toFixed(0)} ms after start`);
-    const s = await echoThrough(a, "b", echo.port);
+    const s = await echoOnce(a, echo.port, 5000, "b");
     assertEquals(s.path, "tunnel-relay");
     assert(s.relay === "r1" || s.relay === "r2", String(s.relay));
     // Relays never offer themselves to each other as a NATed node's relay: a and b offer nothing.

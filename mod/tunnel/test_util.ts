@@ -307,3 +307,22 @@ export async function spawnRelay(name: string, ip: string, known: Set<string>) {
     },
   };
 }
+
+const enc = new TextEncoder();
+
+/** One "ping" echoed by the echo server on `node` through x's tunnel; returns the stream used. */
+export async function echoOnce(x: Agent, port: number, timeoutMs: number, node = "b") {
+  const s = await x.tunnel.dialStream({ node, ip: "127.0.0.1", port, protocol: "tcp" }, {
+    timeoutMs,
+  });
+  try {
+    const w = s.writable.getWriter();
+    const r = s.readable.getReader();
+    await w.write(enc.encode("ping"));
+    await readN(r, 4);
+    await w.close();
+    return s;
+  } finally {
+    s.close();
+  }
+}

@@ -71,6 +71,8 @@ export interface TunnelStatus {
   listen: string[];
   peers: PeerView[];
   relays: RelayView[];
+  /** This node as a relay: what dial-backs found, and whether it relays now. */
+  relayService: { reachability: Verdict; relaying: boolean } | null;
 }
 
 export interface PingResult {
@@ -412,12 +414,14 @@ export class Tunnel implements Service, Dialer {
 
   /** Peers and relays for `/api/v1/status`. */
   snapshot(): TunnelStatus {
+    const self = this.relayState();
     return {
       node: this.options.nodeName,
       peerId: this.peerId ?? null,
       listen: this.multiaddrs(),
       peers: this.#peerViews(),
       relays: this.#run?.relays.view() ?? [],
+      relayService: self ? { reachability: self.verdict, relaying: self.relaying } : null,
     };
   }
 

@@ -2,6 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { DialError } from "../contracts/mod.ts";
 import {
   type Agent,
+  echoOnce,
   hostPort,
   readN,
   spawnRelay,
@@ -225,22 +226,6 @@ Deno.test("a peer claiming a node name that is not a cluster node is refused", a
     await Promise.all([a.stop(), mallory.stop()]);
   }
 });
-
-async function echoOnce(x: Agent, port: number, timeoutMs: number, node = "b") {
-  const s = await x.tunnel.dialStream({ node, ip: "127.0.0.1", port, protocol: "tcp" }, {
-    timeoutMs,
-  });
-  try {
-    const w = s.writable.getWriter();
-    const r = s.readable.getReader();
-    await w.write(enc.encode("ping"));
-    await readN(r, 4);
-    await w.close();
-    return s;
-  } finally {
-    s.close();
-  }
-}
 
 Deno.test("a killed primary relay is replaced by the standby: a new stream succeeds within 1 s", async () => {
   const net = await relayedPair({ relays: 2 });

@@ -28,6 +28,7 @@ import { ClusterApi } from "./support/cluster_api.ts";
 import { meshConfig, type ModuleName, sharedPsk } from "./support/configs.ts";
 import { denoIn, readyLine } from "./support/deno_run.ts";
 import { echo } from "./support/echo_client.ts";
+import { metrics, metricSum } from "./support/observe.ts";
 import { e2eTest } from "./support/scenario.ts";
 
 /**
@@ -111,25 +112,6 @@ async function curlByName(
     args: ["--resolve", `${name}:${port}:${d.answers[0]}`],
   });
   return { ...pinned, via: "dig + --resolve" };
-}
-
-/** Sum of a metric's samples whose labels contain every `labels` pair. */
-function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name) || (line[name.length] !== "{" && line[name.length] !== " ")) {
-      continue;
-    }
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return sum;
-}
-
-async function metrics(agent: NsAgent): Promise<string> {
-  const r = await agent.admin("/metrics");
-  equal(r.status, 200, `metrics of ${agent.node}: ${r.stderr}`);
-  return r.body;
 }
 
 e2eTest(

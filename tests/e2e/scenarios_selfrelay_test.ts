@@ -25,9 +25,17 @@ import { issue9, type Topology } from "./topology.ts";
 import { bundleOnce, type NsAgent, type Obj, startAgent } from "./support/agent.ts";
 import { startBackends } from "./support/backends.ts";
 import { curl } from "./support/client.ts";
-import { clusterNodes, serviceObjects } from "./support/cluster.ts";
+import { clusterNodes } from "./support/cluster.ts";
 import { ClusterApi } from "./support/cluster_api.ts";
 import { meshConfig, sharedPsk } from "./support/configs.ts";
+import {
+  metrics,
+  metricSum,
+  relayView,
+  untilServes,
+  waitReserved,
+  webOnB1,
+} from "./support/observe.ts";
 import { e2eTest } from "./support/scenario.ts";
 
 const bundle = bundleOnce();
@@ -71,44 +79,9 @@ async function startAgents(
   return agents;
 }
 
-/** `status.relays[]` by relay name. */
-async function relayView(agent: NsAgent): Promise<Map<string, Obj>> {
-  return new Map((await agent.status()).relays.map((r: Obj) => [r.node, r]));
-}
-
-async function waitReserved(agents: NsAgent[], relays: string[], timeoutMs = 20_000) {
-  await Promise.all(agents.map((a) =>
-    waitFor(async () => {
-      const v = await relayView(a);
-      return relays.every((r) => v.get(r)?.reserved === true);
-    }, { what: `${a.node} reserved on ${relays.join(", ")}`, timeoutMs, intervalMs: 200 })
-  ));
-}
-
 /** Bytes a relay has forwarded (`edgemesh_tunnel_relay_bytes_total`, 0 when absent). */
 async function relayBytes(agent: NsAgent): Promise<number> {
-  const r = await agent.admin("/metrics");
-  equal(r.status, 200, `metrics of ${agent.node}: ${r.stderr}`);
-  const line = r.body.split("\n").find((l) => l.startsWith("edgemesh_tunnel_relay_bytes_total "));
-  return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
-}
-
-function webOnB1(topo: Topology, clusterIP: string): Obj[] {
-  return serviceObjects({
-    namespace: "demo",
-    name: "web",
-    clusterIP,
-    ports: [{ name: "http", port: 80, targetPort: 8080 }],
-    endpoints: [{ node: "b1", ip: topo.ip("b1") }],
-  });
-}
-
-async function untilServes(topo: Topology, from: string, url: string, body: string) {
-  await waitFor(async () => (await curl(topo, from, url, { maxTimeS: 3 })).body === body, {
-    what: `${from}: curl ${url} answers "${body}"`,
-    timeoutMs: 20_000,
-    intervalMs: 200,
-  });
+  return metricSum(await metrics(agent), "edgemesh_tunnel_relay_bytes_total");
 }
 
 e2eTest(
@@ -149,7 +122,7 @@ e2eTest(
       );
       console.log(`self-relay 1: ${x.node} unreachable: ${JSON.stringify(l.helpers)}`);
     }
-    await waitReserved([a1, b1], ["r1", "r2"]);
+    await waitReserved([a1, b1], ["r1", "r2"], 20_000);
     console.log(
       `self-relay 1: a1 and b1 reserved r1 and r2 ${(performance.now() - t0).toFixed(0)} ms ` +
         `after the agents started`,
@@ -200,7 +173,7 @@ e2eTest(
         `the nodes were ready`,
     );
     // a2 works as a normal node: it reserves on the relays that are reachable.
-    await waitReserved([a2, a1, b1], ["r1", "r2"]);
+    await waitReserved([a2, a1, b1], ["r1", "r2"], 20_000);
     await waitFor(async () => {
       const v = (await relayView(a1)).get("a2");
       return v?.reserved === false && v.role === "candidate";

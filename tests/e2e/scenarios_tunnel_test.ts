@@ -23,16 +23,18 @@ import { issue9, type Topology } from "./topology.ts";
 import { bundleOnce, type NsAgent, type Obj, startAgent } from "./support/agent.ts";
 import { pattern, startBackends } from "./support/backends.ts";
 import { curl } from "./support/client.ts";
-import {
-  agentConfigMap,
-  clusterNodes,
-  nodeObject,
-  relayNodes,
-  serviceObjects,
-} from "./support/cluster.ts";
+import { agentConfigMap, clusterNodes, nodeObject, relayNodes } from "./support/cluster.ts";
 import { ClusterApi } from "./support/cluster_api.ts";
 import { meshConfig, type ModuleName, sharedPsk } from "./support/configs.ts";
 import { echo } from "./support/echo_client.ts";
+import {
+  metrics,
+  metricSum,
+  relayView,
+  untilServes,
+  waitReserved,
+  webOnB1,
+} from "./support/observe.ts";
 import { e2eTest } from "./support/scenario.ts";
 
 const bundle = bundleOnce();
@@ -90,72 +92,6 @@ async function peer(agent: NsAgent, node: string): Promise<Obj | undefined> {
   return (await agent.status()).peers.find((p: Obj) => p.node === node);
 }
 
-/** `status.relays[]` by relay name. */
-async function relayView(agent: NsAgent): Promise<Map<string, Obj>> {
-  return new Map((await agent.status()).relays.map((r: Obj) => [r.node, r]));
-}
-
-/** Waits until every agent holds a reservation on each of `relays`. */
-async function waitReserved(
-  agents: NsAgent[],
-  relays: string[],
-  timeoutMs = 15_000,
-): Promise<void> {
-  await Promise.all(agents.map((a) =>
-    waitFor(async () => {
-      const v = await relayView(a);
-      return relays.every((r) => v.get(r)?.reserved === true);
-    }, {
-      what: `${a.node} reserved on ${relays.join(", ")}`,
-      timeoutMs,
-      intervalMs: 100,
-    })
-  ));
-}
-
-/** Sum of a metric's samples whose labels contain every `labels` pair. */
-function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name) || (line[name.length] !== "{" && line[name.length] !== " ")) {
-      continue;
-    }
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return sum;
-}
-
-async function metrics(agent: NsAgent): Promise<string> {
-  const r = await agent.admin("/metrics");
-  equal(r.status, 200, `metrics of ${agent.node}: ${r.stderr}`);
-  return r.body;
-}
-
-/**
- * Polls `curl URL` from `from` until the body is `body`; returns the attempts it took and the
- * time to the first good answer.
- */
-async function untilServes(
-  topo: Topology,
-  from: string,
-  url: string,
-  body: string,
-  timeoutMs = 20_000,
-): Promise<{ attempts: number; ms: number }> {
-  const t0 = performance.now();
-  let attempts = 0;
-  await waitFor(async () => {
-    attempts++;
-    return (await curl(topo, from, url, { maxTimeS: 3 })).body === body;
-  }, {
-    what: `${from}: curl ${url} answers "${body}"`,
-    timeoutMs,
-    intervalMs: 200,
-  });
-  return { attempts, ms: performance.now() - t0 };
-}
-
 /** Bytes each relay has forwarded so far (`edgemesh_tunnel_relay_bytes_total`). */
 async function relayBytes(agents: Map<string, NsAgent>, relays: string[]): Promise<number[]> {
   return await Promise.all(relays.map(async (r) => {
@@ -196,20 +132,6 @@ function patternSha256(n: number): string {
     h.update(chunk.subarray(0, len));
   }
   return h.digest("hex");
-}
-
-/** The service on b1 used by several scenarios. */
-function webOnB1(topo: Topology, clusterIP: string, udp = false): Obj[] {
-  return serviceObjects({
-    namespace: "demo",
-    name: "web",
-    clusterIP,
-    ports: [
-      { name: "http", port: 80, targetPort: 8080 },
-      ...(udp ? [{ name: "echo", port: 7, targetPort: 7007, protocol: "UDP" as const }] : []),
-    ],
-    endpoints: [{ node: "b1", ip: topo.ip("b1") }],
-  });
 }
 
 e2eTest(
