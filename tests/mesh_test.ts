@@ -96,7 +96,7 @@ Deno.test("agents mesh through a relay: status, edgemesh ping, and a relay added
     match(unknown.stdout, /nobody: .*not a cluster node/);
     const st = await runCli(["status", "--admin", adminAddr]);
     equal(st.code, 0, st.stderr);
-    match(st.stdout, /RELAYS \(1\)\n\s+relay-1 +primary/);
+    match(st.stdout, /RELAYS \(1\)[^\n]*\n\s+relay-1 +primary/);
     match(st.stdout, /tunnel +ready/);
 
     // A second relay appears in the local config: applied live, no restart.
