@@ -77,17 +77,26 @@ export class MemoryTrimmer implements Service {
     }
     const every = this.options.intervalMs ?? 30_000;
     const timer = setInterval(() => {
-      this.#running ??= this.trim().then(() => {}, () => {}).finally(() => {
-        this.#running = undefined;
-      });
+      // A tick while a trim runs is skipped, not queued.
+      if (!this.#running) this.trim().catch(() => {});
     }, every);
     Deno.unrefTimer(timer);
     this.#timer = timer;
     return Promise.resolve();
   }
 
-  /** Trims once; returns the RSS given back in bytes (0 when off). */
-  async trim(): Promise<number> {
+  /** Trims once, after any trim under way; returns the RSS given back (0 when off). */
+  trim(): Promise<number> {
+    const p = (this.#running ?? Promise.resolve()).then(() => this.#trimOnce());
+    const tail = p.then(() => {}, () => {});
+    this.#running = tail;
+    tail.finally(() => {
+      if (this.#running === tail) this.#running = undefined;
+    });
+    return p;
+  }
+
+  async #trimOnce(): Promise<number> {
     const lib = this.#lib;
     if (!lib) return 0;
     const before = this.#rss();

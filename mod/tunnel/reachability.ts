@@ -19,10 +19,16 @@ export interface Attempt extends DialbackResult {
   at: number;
 }
 
-/** The verdict from the attempts of one period. */
+/**
+ * The verdict from the attempts of one period. Only peers outside our LAN count, both ways:
+ * the question is reachability from outside, and a LAN neighbour's dial-back that timed out
+ * on a loaded host must not make a listed relay stop relaying.
+ */
 export function decideReachability(attempts: DialbackResult[], minFailures = 2): Verdict {
   if (attempts.some((a) => a.outcome === "ok" && a.outside)) return "reachable";
-  const failed = new Set(attempts.filter((a) => a.outcome === "failed").map((a) => a.helper));
+  const failed = new Set(
+    attempts.filter((a) => a.outcome === "failed" && a.outside).map((a) => a.helper),
+  );
   return failed.size >= minFailures ? "unreachable" : "unknown";
 }
 

@@ -125,6 +125,12 @@ Deno.test("reachability verdicts: one outside success, or two distinct failures"
   // A success without the proof reaching us is no answer.
   assertEquals(decideReachability([a("r1", "unproven"), a("r2", "failed")]), "unknown");
   assertEquals(decideReachability([a("r1", "failed")], 1), "unreachable");
+  // Failures of LAN neighbours do not count (a timed-out dial-back on a busy LAN host).
+  assertEquals(
+    decideReachability([a("a2", "failed", false), a("a3", "failed", false)]),
+    "unknown",
+  );
+  assertEquals(decideReachability([a("r1", "failed"), a("a2", "failed", false)]), "unknown");
 });
 
 Deno.test("relay role: listed relays relay until unreachable; others only when none are configured and reachable", () => {
