@@ -225,7 +225,9 @@ async function dnsQuery(server: string, port: number, name: string): Promise<str
     await sock.send(q, { transport: "udp", hostname: server, port });
     const [data] = await Promise.race([sock.receive(), deadline(2000, "a DNS answer")]);
     const res = dnsPacket.decode(Buffer.from(data));
-    return (res.answers ?? []).filter((a) => a.type === "A").map((a) => String(a.data));
+    return (res.answers ?? []).filter((a) => a.type === "A").map((a) =>
+      String((a as { data?: unknown }).data)
+    );
   } finally {
     sock.close();
   }
@@ -267,7 +269,11 @@ async function httpViaSocks(
       if (r === null) break;
       text += new TextDecoder().decode(buf.subarray(0, r));
     }
-    return text.slice(text.indexOf("\r\n\r\n") + 4).trim();
+    const body = text.indexOf("\r\n\r\n");
+    if (!text.startsWith("HTTP/1.1 200") || body < 0) {
+      throw new Error(`no HTTP answer through the SOCKS5 port (got ${JSON.stringify(text)})`);
+    }
+    return text.slice(body + 4).trim();
   } finally {
     try {
       conn.close();
@@ -323,6 +329,11 @@ async function main(): Promise<number> {
     for (const r of relays) {
       say(`edge-a → ${r.node}: ${r.role}, rtt ${r.rttMs?.toFixed?.(1) ?? r.rttMs} ms, reserved`);
     }
+    // edge-b must hold its reservations too: a relay can only reach nodes that reserved on it.
+    await waitFor(async () => {
+      const rs = ((await status(agents[3])).relays ?? []) as { reserved: boolean }[];
+      return rs.filter((r) => r.reserved).length >= 2 ? true : undefined;
+    }, "edge-b to reserve slots on both relays");
     await waitFor(async () => {
       const ms = ((await status(a)).health?.members ?? []) as { verdict: string }[];
       return ms.length === NODES.length && ms.every((x) => x.verdict === "healthy");
