@@ -14,7 +14,7 @@
  * between the contenders so that load from elsewhere on the machine hits them alike.
  * Prints a markdown table; `--json` prints the rows as JSON.
  *   deno run -A --unstable-net bench/tunnel.ts [--rounds 3] [--seconds 2] [--conns 300]
- *     [--gb 1]
+ *     [--gb 1] [--streams 100000] [--only throughput,latency,streams,memory,failover]
  */
 
 import type { ByteStream } from "../mod/contracts/mod.ts";
@@ -28,6 +28,7 @@ const ROUNDS = Math.max(3, num("--rounds", 3));
 const SECONDS = num("--seconds", 2);
 const CONNS = num("--conns", 300);
 const MEMORY_BYTES = num("--gb", 1) * 1e9;
+const STREAMS = num("--streams", 100_000);
 /** `--only throughput,latency,memory,failover` (for profiling one part). */
 const ONLY = args.includes("--only") ? args[args.indexOf("--only") + 1].split(",") : undefined;
 const want = (part: string) => !ONLY || ONLY.includes(part);
@@ -191,6 +192,11 @@ async function main(): Promise<Row[]> {
         target: "p50 and p99",
       });
     }
+  }
+  if (want("streams")) {
+    progress(`${STREAMS} short streams`);
+    const echoTarget = { node: "b", ip: "127.0.0.1", port: echo.port, protocol: "tcp" as const };
+    rows.push(await shortStreams([a, b], echoTarget));
   }
   await Promise.all([a, c].map((x) => x.stop()));
 
@@ -447,6 +453,53 @@ async function ttfbTunnel(
   } finally {
     s.close();
   }
+}
+
+/**
+ * STREAMS short request/response streams a → b (64 at a time): afterwards no proxy stream may
+ * be open on either side, and the process's memory must not have grown with the count
+ * (EdgeMesh's most reported bug is a stream leak).
+ */
+async function shortStreams(
+  [a, b]: Agent[],
+  target: Parameters<Agent["tunnel"]["dialStream"]>[0],
+): Promise<Row> {
+  const once = () => ttfbTunnel(a, target, "tunnel-direct");
+  for (let i = 0; i < 2000; i++) await once(); // warm-up: JIT, pools, V8's heap sizing
+  // With --v8-flags=--expose-gc (bench/run.ts passes it) readings follow a full GC.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const mem = () => (gc?.(), Deno.memoryUsage());
+  const before = mem();
+  const t0 = performance.now();
+  let next = 0;
+  const half: Deno.MemoryUsage[] = [];
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (next < STREAMS) {
+      if (++next === STREAMS / 2) half.push(mem());
+      await once();
+    }
+  }));
+  const secs = (performance.now() - t0) / 1000;
+  const deadline = performance.now() + 5000;
+  while (
+    (a.tunnel.openProxyStreams() > 0 || b.tunnel.openProxyStreams() > 0) &&
+    performance.now() < deadline
+  ) await new Promise((r) => setTimeout(r, 10));
+  const open = a.tunnel.openProxyStreams() + b.tunnel.openProxyStreams();
+  const after = mem();
+  const mib = (n: number) => `${(n / 1048576).toFixed(0)} MiB`;
+  return {
+    figure: `${STREAMS.toLocaleString("en")} short streams a→b (64 at a time, ${
+      (STREAMS / secs).toFixed(0)
+    }/s): proxy streams open afterwards; memory of the process holding a and b`,
+    ours: `${open} open; RSS ${mib(before.rss)} → ${mib(half[0]?.rss ?? 0)} (half) → ${
+      mib(after.rss)
+    }; JS heap ${mib(before.heapUsed)} → ${mib(after.heapUsed)}`,
+    reference: "",
+    ratio: "",
+    target: "0 open; no growth over the second half beyond 32 MiB",
+    met: open === 0 && after.rss - (half[0]?.rss ?? 0) < 32 << 20,
+  };
 }
 
 /** RSS of a relay process before and after one stream carried MEMORY_BYTES through it. */
