@@ -596,6 +596,7 @@ async function runAgent(values: FlagValues): Promise<number> {
   // watcher ran): read the layers once more so it is applied now, not at its next change.
   await watcher.reload();
   log.info("agent ready", { node: nodeName, admin: admin.address, version: VERSION });
+  agent.afterStart();
   await notifier.ready(`serving as ${nodeName}`);
 
   await new Promise<void>((resolve) =>
@@ -641,6 +642,8 @@ interface Agent {
   routes: Record<string, RouteHandler>;
   /** Applies a changed config path live; false when it needs a restart. */
   applyLive(path: string, config: Readonly<Config>): boolean;
+  /** Runs once every stage has started. */
+  afterStart(): void;
 }
 
 /**
@@ -777,7 +780,8 @@ async function composeAgent(
   });
   base.push(cluster);
   // Freed socket and stream buffers go back to the kernel (glibc keeps them otherwise).
-  base.push(new MemoryTrimmer({ logger: logger.child("memory"), metrics }));
+  const trimmer = new MemoryTrimmer({ logger: logger.child("memory"), metrics });
+  base.push(trimmer);
   const store = cluster.store;
   const catalog = new StoreCatalog(store);
   sync.push(
@@ -1010,6 +1014,8 @@ async function composeAgent(
       }
       return false;
     },
+    // What starting allocated and freed (the bundle's parse above all) goes back at once.
+    afterStart: () => void trimmer.trim().catch(() => {}),
   };
 }
 
