@@ -838,6 +838,7 @@ async function composeAgent(
       psk,
       enableHolePunch: t.enableHolePunch,
       relayOnly: t.relayOnly,
+      selfRelay: t.selfRelay,
       // KubeEdge's node certificate signs our claims; peers' claims must carry theirs.
       identity: t.identity.certFile
         ? { certFile: t.identity.certFile, keyFile: t.identity.keyFile, caFile: t.identity.caFile }
@@ -984,7 +985,9 @@ async function composeAgent(
       return {
         cluster: cluster.details(),
         dns: dns?.details(),
-        ...(tunnel ? tunnel.snapshot() : { peers: [], relays: [], relayService: null }),
+        ...(tunnel
+          ? tunnel.snapshot()
+          : { peers: [], relays: [], relayService: null, certificate: null }),
         services: proxy?.services() ?? [],
         health: hs ? { group: hs.group, members: hs.members } : { group: null, members: [] },
       };

@@ -176,6 +176,10 @@ export const schema = t.obj({
           false,
           "Carry every stream through a relay, never directly (troubleshooting).",
         ),
+        selfRelay: t.bool(
+          true,
+          "With no relayNodes, offer relay service when peers can dial this node back from outside its LAN.",
+        ),
         hostPorts: t.list(
           t.int(0, "", { min: 1, max: 65535 }),
           "Ports of this node's own addresses peers may reach through the tunnel (SOCKS5 to a node by name).",

@@ -34,13 +34,35 @@ export interface ClaimDirectoryOptions {
 export class ClaimDirectory {
   #byNode = new Map<string, Claim>();
   #byPeer = new Map<string, string>();
+  #self: Claim;
+  #verifier?: ClaimVerifier;
 
   constructor(
     readonly pins: PinStore,
     readonly knownNodes: () => Set<string>,
-    readonly self: Claim,
+    self: Claim,
     readonly options: ClaimDirectoryOptions = {},
   ) {
+    this.#self = self;
+    this.#verifier = options.verifier;
+    this.#store(self);
+  }
+
+  /** Our own claim (sent first in every exchange). */
+  get self(): Claim {
+    return this.#self;
+  }
+
+  /**
+   * Replaces our own claim (same node and peer, newer, e.g. attested by a renewed
+   * certificate) and, with one, the verifier (a renewed CA).
+   */
+  renew(self: Claim, verifier?: ClaimVerifier): void {
+    if (self.node !== this.#self.node || self.peerId !== this.#self.peerId) {
+      throw new Error("a renewed own claim must keep the node name and the peer ID");
+    }
+    this.#self = self;
+    if (verifier) this.#verifier = verifier;
     this.#store(self);
   }
 
@@ -54,7 +76,7 @@ export class ClaimDirectory {
     if (!this.knownNodes().has(c.node)) {
       return { verdict: "unknown-node", detail: `"${c.node}" is not a cluster node` };
     }
-    if (this.options.verifier) return await this.#checkAttested(c, this.options.verifier);
+    if (this.#verifier) return await this.#checkAttested(c, this.#verifier);
     return { verdict: await this.#acceptPinned(c) };
   }
 

@@ -51,6 +51,11 @@ export function tunnelMetrics(r: Registry) {
     dialSeconds: r.histogram("edgemesh_tunnel_dial_seconds", "Time to open a proxy stream", [
       "path",
     ]),
+    identityReloads: r.counter(
+      "edgemesh_tunnel_identity_reloads_total",
+      "Changes of the node certificate files: renewed (now in use) or invalid (kept the old)",
+      ["result"],
+    ),
   };
 }
 

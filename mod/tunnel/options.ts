@@ -46,6 +46,8 @@ export interface TunnelOptions {
    * bound by trust on first use only.
    */
   identity?: CertIdentity;
+  /** How often the identity files are checked for a rotated certificate (60000). */
+  identityCheckMs?: number;
   /**
    * Upgrade relayed connections to direct ones with our coordinated TCP hole punch
    * (`/edgemesh/punch/1.0.0`, punch.ts). False: never punched (symmetric NATs, strict firewalls).
@@ -129,6 +131,7 @@ export const TUNNEL_DEFAULTS = {
   holePunchWindowMs: 5000,
   holePunchBackoffMs: 5000,
   reachabilityPeriodMs: 300_000,
+  identityCheckMs: 60_000,
 } as const;
 
 export type ResolvedTunnelOptions = Required<Omit<TunnelOptions, "psk" | "identity">> & {
@@ -150,5 +153,6 @@ export function resolveOptions(o: TunnelOptions): ResolvedTunnelOptions {
     holePunchBackoffMs: o.holePunchBackoffMs ?? TUNNEL_DEFAULTS.holePunchBackoffMs,
     selfRelay: o.selfRelay ?? true,
     reachabilityPeriodMs: o.reachabilityPeriodMs ?? TUNNEL_DEFAULTS.reachabilityPeriodMs,
+    identityCheckMs: o.identityCheckMs ?? TUNNEL_DEFAULTS.identityCheckMs,
   };
 }

@@ -21,6 +21,7 @@ import type { Service, ServiceState, ServiceStatus } from "../lifecycle/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { directOpen, isCircuit, isLoopback, relayPeerOf } from "./addrs.ts";
 import { Attestor } from "./attest.ts";
+import { CertWatch } from "./cert_watch.ts";
 import { CLAIM_PROTOCOL, signClaim } from "./claim.ts";
 import { ClaimDirectory } from "./directory.ts";
 import { Discovery } from "./discovery.ts";
@@ -73,6 +74,8 @@ export interface TunnelStatus {
   relays: RelayView[];
   /** This node as a relay: what dial-backs found, and whether it relays now. */
   relayService: { reachability: Verdict; relaying: boolean } | null;
+  /** The KubeEdge node certificate our claim carries (`identity` set), else null. */
+  certificate: { serial: string; validTo: string } | null;
 }
 
 export interface PingResult {
@@ -106,6 +109,7 @@ export class Tunnel implements Service, Dialer {
   #dir?: ClaimDirectory;
   #run?: Running;
   #membership?: Membership;
+  #certWatch?: CertWatch;
   #shutdown = new AbortController();
   #tasks = new TaskSet();
   #peerRtt = new Map<string, number>();
@@ -362,6 +366,27 @@ export class Tunnel implements Service, Dialer {
     });
     relays.setRelays(this.#relayList());
     relays.start();
+    if (attestor && o.identity) {
+      const watch = this.#certWatch = await CertWatch.start({
+        files: o.identity,
+        nodeName: o.nodeName,
+        logger: this.#log.child("identity"),
+        now: this.#now,
+        onResult: (result) => this.#m.identityReloads.inc({ result }),
+        onRenewed: async (next) => {
+          dir.renew(next.attest(await signClaim(key, o.nodeName, selfId, this.#now())), next);
+          // Peers learn the renewed claim now, not at the next heartbeat.
+          await Promise.allSettled(
+            n.getConnections().filter((c) => c.status === "open").map((c) =>
+              membership.exchange(c)
+            ),
+          );
+        },
+      }, attestor);
+      run.timers.push(
+        setInterval(() => this.#tasks.track(watch.check()), o.identityCheckMs),
+      );
+    }
     this.#tasks.track(run.discovery.bootstrap(), true);
     run.timers.push(
       setInterval(() => this.#tasks.track(run.discovery.find(), true), o.finderPeriodMs),
@@ -391,6 +416,7 @@ export class Tunnel implements Service, Dialer {
     this.#shutdown.abort();
     const run = this.#run;
     this.#run = undefined;
+    this.#certWatch = undefined;
     for (const t of run?.timers ?? []) clearInterval(t);
     run?.relays.stop();
     run?.puncher.stop();
@@ -422,6 +448,12 @@ export class Tunnel implements Service, Dialer {
       peers: this.#peerViews(),
       relays: this.#run?.relays.view() ?? [],
       relayService: self ? { reachability: self.verdict, relaying: self.relaying } : null,
+      certificate: this.#certWatch
+        ? {
+          serial: this.#certWatch.current.cert.serialNumber,
+          validTo: this.#certWatch.current.cert.validTo,
+        }
+        : null,
     };
   }
 
