@@ -28,7 +28,8 @@
  * @module
  */
 export { Tunnel } from "./tunnel.ts";
-export type { PeerView, PingResult, TunnelStatus } from "./tunnel.ts";
+export type { PingResult, TunnelStatus } from "./tunnel.ts";
+export type { PeerView } from "./peer_views.ts";
 export type { RelayView } from "./relays.ts";
 export { resolveOptions, TUNNEL_DEFAULTS } from "./options.ts";
 export type {

@@ -19,7 +19,7 @@ import {
 } from "../contracts/mod.ts";
 import type { Service, ServiceState, ServiceStatus } from "../lifecycle/mod.ts";
 import type { Logger } from "../log/mod.ts";
-import { directOpen, isCircuit, isLoopback, relayPeerOf } from "./addrs.ts";
+import { directOpen, isCircuit, isLoopback } from "./addrs.ts";
 import { Attestor } from "./attest.ts";
 import { CertWatch } from "./cert_watch.ts";
 import { CLAIM_PROTOCOL, signClaim } from "./claim.ts";
@@ -38,6 +38,7 @@ import {
   type TunnelOptions,
 } from "./options.ts";
 import { PathFinder } from "./paths.ts";
+import { type PeerView, peerViews } from "./peer_views.ts";
 import { pingOn } from "./ping.ts";
 import { HolePuncher, PUNCH_DEFAULTS } from "./punch.ts";
 import { PUNCH_PROTOCOL } from "./punch_wire.ts";
@@ -57,14 +58,6 @@ const STREAM_LIMITS = {
   maxOutboundStreams: 8192,
   runOnLimitedConnection: true,
 };
-
-export interface PeerView {
-  node: string;
-  peerId: string;
-  path: PathKind;
-  relay: string | null;
-  rttMs: number | null;
-}
 
 export interface TunnelStatus {
   node: string;
@@ -536,43 +529,13 @@ export class Tunnel implements Service, Dialer {
     const run = this.#run;
     const dir = this.#dir;
     if (!run || !dir) return [];
-    const byPeer = new Map<string, Connection[]>();
-    for (const c of run.node.getConnections()) {
-      if (c.status !== "open") continue;
-      const id = c.remotePeer.toString();
-      byPeer.set(id, [...(byPeer.get(id) ?? []), c]);
-    }
-    const order = run.relays.dialOrder().map((r) => r.peerId);
-    const relayIds = new Set(order);
-    // New streams take the circuit through the best-ranked relay (a pre-warmed circuit
-    // through the standby waits for failover): show that one.
-    const rank = (c: Connection) => {
-      const i = order.indexOf(relayPeerOf(c.remoteAddr) ?? "");
-      return i < 0 ? order.length : i;
-    };
-    const out: PeerView[] = [];
-    for (const [id, conns] of byPeer) {
-      const name = dir.nodeOf(id);
-      if (name === undefined) continue;
-      // With relayOnly, streams to non-relays take a circuit even when a direct connection
-      // exists (for claims and the DHT): show the path streams take.
-      const streamsDirect = !this.options.relayOnly || relayIds.has(id);
-      const direct = streamsDirect ? conns.find((c) => !isCircuit(c.remoteAddr)) : undefined;
-      const circuits = conns.filter((x) => isCircuit(x.remoteAddr)).sort((x, y) =>
-        rank(x) - rank(y)
-      );
-      const c = direct ?? circuits[0] ?? conns[0];
-      const relayPeer = direct ? undefined : relayPeerOf(c.remoteAddr);
-      const rtt = this.#peerRtt.get(id) ?? c.rtt;
-      out.push({
-        node: name,
-        peerId: id,
-        path: direct ? "tunnel-direct" : "tunnel-relay",
-        relay: relayPeer ? (dir.nodeOf(relayPeer) ?? relayPeer) : null,
-        rttMs: rtt === undefined ? null : Math.round(rtt * 10) / 10,
-      });
-    }
-    return out.sort((a, b) => a.node.localeCompare(b.node));
+    return peerViews({
+      connections: run.node.getConnections(),
+      nodeOf: (p) => dir.nodeOf(p),
+      relayOrder: run.relays.dialOrder().map((r) => r.peerId),
+      relayOnly: this.options.relayOnly,
+      rtt: (p) => this.#peerRtt.get(p),
+    });
   }
 
   #openProxy<C>(
