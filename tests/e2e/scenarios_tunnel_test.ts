@@ -528,11 +528,16 @@ e2eTest(
     equal(a1.get("b1")?.probePath, "tunnel", "a1 probes b1 through the tunnel");
     const b1 = await views(of(agents, "b1"));
     equal(b1.get("a1")?.probePath, "tunnel", "b1 probes a1 through the tunnel");
-    const m = await metrics(of(agents, "b1"));
-    ok(
-      metricSum(m, "edgemesh_health_exchanges_total", { result: "ok", path: "tunnel" }) > 0,
-      "b1 exchanged digests through the tunnel",
-    );
+    // Digests can only cross between the LANs through the tunnel: some member pushed its
+    // round there (which one depends on the gossip's random choice of peers).
+    let tunneled = 0;
+    for (const n of members) {
+      tunneled += metricSum(await metrics(of(agents, n)), "edgemesh_health_exchanges_total", {
+        result: "ok",
+        path: "tunnel",
+      });
+    }
+    ok(tunneled > 0, "digests were exchanged through the tunnel");
 
     await of(agents, "b2").stop();
     const t2 = performance.now();
