@@ -20,14 +20,13 @@ import {
 import type { Service, ServiceState, ServiceStatus } from "../lifecycle/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { directOpen, isCircuit, isLoopback } from "./addrs.ts";
-import { Attestor } from "./attest.ts";
 import { CertWatch } from "./cert_watch.ts";
-import { CLAIM_PROTOCOL, signClaim } from "./claim.ts";
-import { ClaimDirectory } from "./directory.ts";
+import { loadOwnIdentity } from "./own_identity.ts";
+import { CLAIM_PROTOCOL } from "./claim.ts";
+import type { ClaimDirectory } from "./directory.ts";
 import { Discovery } from "./discovery.ts";
 import { ClaimError, TunnelStartError } from "./errors.ts";
 import { hostOptions, swarmKey, toMultiaddr } from "./host.ts";
-import { loadOrCreateIdentity, PinStore } from "./identity.ts";
 import { Membership } from "./membership.ts";
 import { type TunnelMetrics, tunnelMetrics } from "./metrics.ts";
 import {
@@ -167,30 +166,10 @@ export class Tunnel implements Service, Dialer {
   async #start(signal: AbortSignal): Promise<void> {
     const o = this.options;
     const shutdown = this.#shutdown.signal;
-    const key = this.#key = await loadOrCreateIdentity(o.stateDir);
-    const pins = await PinStore.open(
-      o.stateDir,
-      (err) => this.#log.error("cannot save pinned bindings", { error: err }),
-    );
-    const selfId = peerIdFromPrivateKey(key).toString();
-    if (!pins.pin(o.nodeName, selfId)) {
-      throw new TunnelStartError(
-        `Node name "${o.nodeName}" is pinned to another identity (${
-          pins.get(o.nodeName)
-        }) in ${pins.path}; ` +
-          `restore the old key or remove the entry`,
-      );
-    }
-    const attestor = o.identity
-      ? await Attestor.load(o.identity, o.nodeName, this.#now)
-      : undefined;
-    const selfClaim = await signClaim(key, o.nodeName, selfId, this.#now());
-    const dir = this.#dir = new ClaimDirectory(
-      pins,
-      this.#known,
-      attestor ? attestor.attest(selfClaim) : selfClaim,
-      { verifier: attestor, logger: this.#log.child("claims") },
-    );
+    const own = await loadOwnIdentity(o, this.#known, this.#now, this.#log);
+    const { key, selfId, dir, attestor } = own;
+    this.#key = key;
+    this.#dir = dir;
     // The membership and the gater need the host, which needs them: a late-bound reference.
     const ref: { node?: Libp2p<Record<string, unknown>> } = {};
     const membership = this.#membership = new Membership({
@@ -367,7 +346,7 @@ export class Tunnel implements Service, Dialer {
         now: this.#now,
         onResult: (result) => this.#m.identityReloads.inc({ result }),
         onRenewed: async (next) => {
-          dir.renew(next.attest(await signClaim(key, o.nodeName, selfId, this.#now())), next);
+          await own.renew(next);
           // Peers learn the renewed claim now, not at the next heartbeat.
           await Promise.allSettled(
             n.getConnections().filter((c) => c.status === "open").map((c) =>
