@@ -135,6 +135,11 @@ export class SelfRelay {
     return this.reachability.verdict;
   }
 
+  /** True while dial-backs are asked for (this node listed, or no relays configured). */
+  get checking(): boolean {
+    return this.reachability.enabled;
+  }
+
   /** Registers the dial-back protocol and takes the initial role (before the node starts). */
   async install(): Promise<void> {
     const { node, offers, relays } = this.deps;

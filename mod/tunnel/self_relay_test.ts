@@ -168,7 +168,7 @@ Deno.test("a listed relay that is not reachable from outside stops relaying and 
       "does not offer relay service",
     );
     for (const r of [r1, r2]) {
-      assertEquals(r.tunnel.relayState(), { verdict: "reachable", relaying: true });
+      assertEquals(r.tunnel.relayState(), { verdict: "reachable", relaying: true, checking: true });
     }
   } finally {
     await Promise.all(agents.map((a) => a.stop()));

@@ -64,7 +64,10 @@ export interface TunnelStatus {
   listen: string[];
   peers: PeerView[];
   relays: RelayView[];
-  /** This node as a relay: what dial-backs found, and whether it relays now. */
+  /**
+   * This node as a relay: what dial-backs found, and whether it relays now; null when it is
+   * no relay candidate (relays are configured and it is not one of them).
+   */
   relayService: { reachability: Verdict; relaying: boolean } | null;
   /** The KubeEdge node certificate our claim carries (`identity` set), else null. */
   certificate: { serial: string; validTo: string } | null;
@@ -419,7 +422,10 @@ export class Tunnel implements Service, Dialer {
       listen: this.multiaddrs(),
       peers: this.#peerViews(),
       relays: this.#run?.relays.view() ?? [],
-      relayService: self ? { reachability: self.verdict, relaying: self.relaying } : null,
+      // Null for a node that neither relays nor checks (it is no relay candidate).
+      relayService: self && (self.checking || self.relaying)
+        ? { reachability: self.verdict, relaying: self.relaying }
+        : null,
       certificate: this.#certWatch
         ? {
           serial: this.#certWatch.current.cert.serialNumber,
@@ -430,9 +436,9 @@ export class Tunnel implements Service, Dialer {
   }
 
   /** This node's reachability verdict and whether it relays now (dial-back checks). */
-  relayState(): { verdict: Verdict; relaying: boolean } | undefined {
+  relayState(): { verdict: Verdict; relaying: boolean; checking: boolean } | undefined {
     const r = this.#run?.selfRelay;
-    return r && { verdict: r.verdict, relaying: r.serving };
+    return r && { verdict: r.verdict, relaying: r.serving, checking: r.checking };
   }
 
   /** Proxy streams open on all connections (both directions); for leak checks. */
