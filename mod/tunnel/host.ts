@@ -6,6 +6,8 @@ import { autoNAT } from "@libp2p/autonat";
 import { circuitRelayTransport } from "@libp2p/circuit-relay-v2";
 import { identify, identifyPush } from "@libp2p/identify";
 import type { ConnectionGater, PrivateKey } from "@libp2p/interface";
+import { CLAIM_DHT_NAMESPACE, selectClaimRecord, validateClaimRecord } from "./claim_dht.ts";
+import type { ClaimVerifier } from "./directory.ts";
 import { kadDHT, passthroughMapper } from "@libp2p/kad-dht";
 import { mdns } from "@libp2p/mdns";
 import { ping } from "@libp2p/ping";
@@ -62,6 +64,8 @@ export interface HostParams {
   gater: ConnectionGater;
   announce: Multiaddr[];
   psk?: Uint8Array;
+  /** With a certificate identity: DHT claim records must carry a valid attestation too. */
+  claimVerifier?: ClaimVerifier;
 }
 
 export function hostOptions(p: HostParams): Libp2pOptions<Record<string, unknown>> {
@@ -86,6 +90,11 @@ export function hostOptions(p: HostParams): Libp2pOptions<Record<string, unknown
       clientMode: false,
       peerInfoMapper: passthroughMapper,
       allowQueryWithZeroPeers: true,
+      validators: {
+        [CLAIM_DHT_NAMESPACE]: (key: Uint8Array, value: Uint8Array) =>
+          validateClaimRecord(key, value, p.claimVerifier),
+      },
+      selectors: { [CLAIM_DHT_NAMESPACE]: selectClaimRecord },
     }),
     autonat: autoNAT({ protocolPrefix: "edgemesh" }),
     handle: (components: Record<string, unknown>) => new ComponentsHandle(components),

@@ -33,6 +33,8 @@ export interface MembershipDeps {
   shutdown: AbortSignal;
   /** Closes every connection to a peer. */
   hangUp(peerId: string): Promise<void>;
+  /** Forward the claims of other nodes we hold (default true; false sends only our own). */
+  forwardClaims?: boolean;
 }
 
 export class Membership {
@@ -185,7 +187,7 @@ export class Membership {
         runOnLimitedConnection: true,
       });
       reader = new StreamReader(stream);
-      stream.send(encodeClaimMessage(this.deps.dir.all()));
+      stream.send(encodeClaimMessage(this.#outgoing()));
       await this.#process(peer, await this.#read(reader, d.signal));
     } catch (err) {
       if (this.deps.shutdown.aborted || conn.status !== "open") return;
@@ -205,6 +207,11 @@ export class Membership {
     }
   }
 
+  /** Our own claim first, then (unless turned off) every other claim we hold. */
+  #outgoing() {
+    return this.deps.forwardClaims === false ? [this.deps.dir.self] : this.deps.dir.all();
+  }
+
   /** Handles an inbound claim stream: read theirs, answer with ours once they are verified. */
   async answer(stream: Stream, conn: Connection): Promise<void> {
     const peer = conn.remotePeer.toString();
@@ -213,7 +220,7 @@ export class Membership {
     try {
       await this.#process(peer, await this.#read(reader, d.signal));
       if (this.deps.dir.nodeOf(peer) !== undefined) {
-        stream.send(encodeClaimMessage(this.deps.dir.all()));
+        stream.send(encodeClaimMessage(this.#outgoing()));
       }
     } catch (err) {
       if (!this.deps.shutdown.aborted && this.deps.dir.nodeOf(peer) === undefined) {

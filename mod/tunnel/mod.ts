@@ -18,6 +18,8 @@
  *   us; a listed relay that nobody outside its LAN can reach stops relaying (and says so), and
  *   with no `relayNodes` a reachable node offers relay service itself (`selfRelay`).
  * - Discovery: bootstrap peers, mDNS, and a kad-dht under our own protocol prefix, repeated.
+ *   Every node also stores its own claim in the DHT (`/edgemesh/claim/<node>`, claim_dht.ts),
+ *   where a node no connected peer told us about is looked up.
  * - Hole punching (`enableHolePunch`, `/edgemesh/punch/1.0.0`; libp2p's DCUtR is not used):
  *   over a relayed connection both sides learn their NAT's address from the relay, agree on a
  *   moment, and simultaneously connect from a dedicated punch port; the TCP connection that

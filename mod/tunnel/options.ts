@@ -103,6 +103,8 @@ export interface TunnelTestHooks {
   measureRtt?: (relayNode: string, measured: () => Promise<number>) => Promise<number>;
   /** Refuse dialing a multiaddr (simulates a NAT/firewall between two nodes). */
   denyDialAddress?: (multiaddr: string) => boolean;
+  /** Send only our own claim in exchanges (so that other nodes are found in the DHT only). */
+  noClaimForwarding?: boolean;
   /** Same-LAN test for peer IPs in reachability checks (default: this host's networks). */
   isLocalNetwork?: (ip: string) => boolean;
 }

@@ -13,6 +13,7 @@ import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
 import type { Libp2p } from "libp2p";
 import { DialError, type DialOptions, type DialTarget, type PathKind } from "../contracts/mod.ts";
 import { directOpen, isCircuit, relayPeerOf } from "./addrs.ts";
+import { type ClaimDht, findClaim } from "./claim_dht.ts";
 import type { Membership } from "./membership.ts";
 import type { TunnelMetrics } from "./metrics.ts";
 import type { RelayManager } from "./relays.ts";
@@ -28,6 +29,8 @@ const RELAY_ATTEMPT_MS = 2000;
 /** Bound on opening a stream on a connection when other paths remain (a hung relay). */
 const STREAM_OPEN_MS = 1000;
 const PREWARM_TIMEOUT_MS = 10_000;
+/** Bound on looking a node's claim up in the DHT (a Node that runs no agent has none). */
+const DHT_LOOKUP_MS = 2000;
 
 /** Uses a connection: `signal` bounds the whole operation, `openSignal` opening the stream. */
 export type UseConnection<T> = (
@@ -62,7 +65,10 @@ export class PathFinder {
 
   constructor(readonly deps: PathFinderDeps) {}
 
-  /** Finds the peer ID of `node`, asking connected peers for their claims when unknown. */
+  /**
+   * Finds the peer ID of `node`: from the claims held, else by asking connected peers for
+   * theirs, else in the DHT.
+   */
   async resolvePeer(target: DialTarget, signal: AbortSignal): Promise<string> {
     const { dir } = this.deps.membership;
     if (!this.deps.knownNodes().has(target.node)) {
@@ -88,6 +94,14 @@ export class PathFinder {
     ]);
     id = dir.peerOf(target.node);
     if (id) return id;
+    // No connected peer holds its claim: the DHT may (every node stores its own there).
+    const dht = this.deps.node.services.dht as ClaimDht | undefined;
+    const lookup = AbortSignal.any([signal, AbortSignal.timeout(DHT_LOOKUP_MS)]);
+    const found = dht && !signal.aborted ? await findClaim(dht, target.node, lookup) : undefined;
+    if (found && (await dir.check(found)).verdict === "ok") {
+      id = dir.peerOf(target.node);
+      if (id) return id;
+    }
     throw new DialError("unreachable", target, "no peer has announced this node yet");
   }
 

@@ -23,6 +23,7 @@ import { directOpen, isCircuit, isLoopback } from "./addrs.ts";
 import { CertWatch } from "./cert_watch.ts";
 import { loadOwnIdentity } from "./own_identity.ts";
 import { CLAIM_PROTOCOL } from "./claim.ts";
+import { type ClaimDht, publishClaim } from "./claim_dht.ts";
 import type { ClaimDirectory } from "./directory.ts";
 import { Discovery } from "./discovery.ts";
 import { ClaimError, TunnelStartError } from "./errors.ts";
@@ -48,9 +49,12 @@ import { RelayOffers } from "./relay_offers.ts";
 import { SelfRelay } from "./self_relay.ts";
 import type { Verdict } from "./reachability.ts";
 import { RelayManager, type RelayView } from "./relays.ts";
-import type { StreamReader } from "./stream_io.ts";
+import { deadline, type StreamReader } from "./stream_io.ts";
 import { TaskSet } from "./tasks.ts";
 import { PROXY_PROTOCOL } from "./wire.ts";
+
+/** Bound on one DHT put of our claim. */
+const PUBLISH_TIMEOUT_MS = 10_000;
 
 const STREAM_LIMITS = {
   maxInboundStreams: 8192,
@@ -183,6 +187,7 @@ export class Tunnel implements Service, Dialer {
       now: this.#now,
       shutdown,
       hangUp: (p) => ref.node?.hangUp(peerIdFromString(p)).catch(() => {}) ?? Promise.resolve(),
+      forwardClaims: !this.deps.hooks?.noClaimForwarding,
     });
     const relaySelf = this.#relaySelf();
     const n = ref.node = await createLibp2p(hostOptions({
@@ -192,6 +197,7 @@ export class Tunnel implements Service, Dialer {
         ? relaySelf.advertiseAddress.map((a) => toMultiaddr(a, o.listenPort))
         : [],
       psk: o.psk ? await swarmKey(o.psk) : undefined,
+      claimVerifier: attestor,
       gater: {
         denyDialMultiaddr: (ma) => this.deps.hooks?.denyDialAddress?.(ma.toString()) ?? false,
         denyDialPeer: (p) => membership.isDenied(p.toString()),
@@ -350,6 +356,7 @@ export class Tunnel implements Service, Dialer {
         onResult: (result) => this.#m.identityReloads.inc({ result }),
         onRenewed: async (next) => {
           await own.renew(next);
+          this.#publishClaim();
           // Peers learn the renewed claim now, not at the next heartbeat.
           await Promise.allSettled(
             n.getConnections().filter((c) => c.status === "open").map((c) =>
@@ -367,13 +374,32 @@ export class Tunnel implements Service, Dialer {
       setInterval(() => this.#tasks.track(run.discovery.find(), true), o.finderPeriodMs),
     );
     run.timers.push(
-      setInterval(() => this.#tasks.track(run.discovery.heartbeat()), o.heartbeatPeriodMs),
+      setInterval(() => {
+        this.#tasks.track(run.discovery.heartbeat());
+        this.#publishClaim();
+      }, o.heartbeatPeriodMs),
     );
+    // Once the first bootstrap had its chance to give the DHT some peers.
+    this.#tasks.track(this.#tasks.discoverySettled().then(() => this.#publishClaim()));
     signal.throwIfAborted();
     const listen = n.getMultiaddrs().map(String);
     this.#state = "ready";
     this.#detail = `listening on ${listen.join(", ")}`;
     this.#log.info("tunnel started", { peerId: selfId, listen, relay: !!relaySelf });
+  }
+
+  /** Stores our current claim in the DHT (in the background, bounded in time). */
+  #publishClaim(): void {
+    const run = this.#run;
+    const dht = run?.node.services.dht as ClaimDht | undefined;
+    if (!run || !dht || !this.#dir || this.#shutdown.signal.aborted) return;
+    const d = deadline(PUBLISH_TIMEOUT_MS, this.#shutdown.signal);
+    this.#tasks.track(
+      publishClaim(dht, this.#dir.self, d.signal).then(
+        () => this.#log.debug("claim stored in the DHT"),
+        (err) => this.#log.debug("cannot store our claim in the DHT yet", { error: err }),
+      ).finally(() => d.clear()),
+    );
   }
 
   stop(): Promise<void> {
