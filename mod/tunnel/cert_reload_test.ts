@@ -1,21 +1,14 @@
 import { deepStrictEqual as assertEquals, notEqual } from "node:assert/strict";
 import { TestPki } from "./test_certs.ts";
-import { type Agent, type AgentSpec, echoOnce, startAgent, tcpEcho, waitFor } from "./test_util.ts";
+import { agentGroup, echoOnce, sees, tcpEcho, waitFor } from "./test_util.ts";
 
 const NODES = new Set(["a", "b", "c"]);
-
-const sees = (x: Agent, node: string) => x.tunnel.snapshot().peers.some((p) => p.node === node);
 
 Deno.test("a rotated node certificate is picked up without a restart; a broken one is refused and the current kept", async () => {
   const pki = await TestPki.create();
   const psk = crypto.getRandomValues(new Uint8Array(32));
   const echo = tcpEcho();
-  const agents: Agent[] = [];
-  const start = async (spec: Omit<AgentSpec, "known" | "psk">) => {
-    const x = await startAgent({ known: NODES, psk, ...spec });
-    agents.push(x);
-    return x;
-  };
+  const { start, stopAll } = agentGroup(NODES, psk);
   try {
     const ca = await pki.ca("kubeedge");
     const idA = await pki.node(ca, "a");
@@ -69,8 +62,8 @@ Deno.test("a rotated node certificate is picked up without a restart; a broken o
     assertEquals(a.tunnel.snapshot().certificate!.serial, inUse);
     await echoOnce(a, echo.port, 3000, "b");
   } finally {
-    for (const x of agents.reverse()) await x.stop();
+    await stopAll();
     await echo.close();
-    await Deno.remove(pki.dir, { recursive: true });
+    await pki.close();
   }
 });

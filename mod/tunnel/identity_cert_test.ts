@@ -1,22 +1,15 @@
 import { deepStrictEqual as assertEquals, notEqual, ok as assert } from "node:assert/strict";
 import { TestPki } from "./test_certs.ts";
-import { type Agent, type AgentSpec, readN, startAgent, tcpEcho, waitFor } from "./test_util.ts";
+import { agentGroup, readN, sees, tcpEcho, waitFor } from "./test_util.ts";
 
 const NODES = new Set(["a", "b", "c", "d"]);
 const enc = new TextEncoder();
-
-const sees = (x: Agent, node: string) => x.tunnel.snapshot().peers.some((p) => p.node === node);
 
 Deno.test("with KubeEdge certificates only nodes holding one of the CA join; a re-keyed node is accepted again", async () => {
   const pki = await TestPki.create();
   const psk = crypto.getRandomValues(new Uint8Array(32));
   const echo = tcpEcho();
-  const agents: Agent[] = [];
-  const start = async (spec: Omit<AgentSpec, "known" | "psk">) => {
-    const x = await startAgent({ known: NODES, psk, ...spec });
-    agents.push(x);
-    return x;
-  };
+  const { start, stopAll } = agentGroup(NODES, psk);
   try {
     const ca = await pki.ca("kubeedge");
     const other = await pki.ca("other");
@@ -89,7 +82,7 @@ Deno.test("with KubeEdge certificates only nodes holding one of the CA join; a r
     );
     assert(!sees(a, "c") && !sees(a, "d"));
   } finally {
-    await Promise.all(agents.map((x) => x.stop()));
+    await stopAll();
     await echo.close();
     await pki.close();
   }

@@ -326,3 +326,23 @@ export async function echoOnce(x: Agent, port: number, timeoutMs: number, node =
     s.close();
   }
 }
+
+/** True when `x` has a verified connection to `node`. */
+export function sees(x: Agent, node: string): boolean {
+  return x.tunnel.snapshot().peers.some((p) => p.node === node);
+}
+
+/** Agents sharing the cluster's node names and PSK, all stopped by `stopAll`. */
+export function agentGroup(known: Set<string>, psk: Uint8Array) {
+  const agents: Agent[] = [];
+  return {
+    async start(spec: Omit<AgentSpec, "known" | "psk">): Promise<Agent> {
+      const x = await startAgent({ known, psk, ...spec });
+      agents.push(x);
+      return x;
+    },
+    async stopAll(): Promise<void> {
+      await Promise.all(agents.map((x) => x.stop()));
+    },
+  };
+}
