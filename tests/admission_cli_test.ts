@@ -4,6 +4,7 @@ import { stringify } from "yaml";
 import { TestMetaServer } from "./support/metaserver.ts";
 import { PROJECT_ROOT } from "./support/agent.ts";
 import { waitFor } from "./support/wait.ts";
+import { TestPki } from "./support/pki.ts";
 
 async function sh(cmd: string, args: string[], stdin?: string) {
   const c = new Deno.Command(cmd, {
@@ -67,24 +68,8 @@ Deno.test("edgemesh admission strips the unreachable NoExecute taint of a node i
   let child: Deno.ChildProcess | undefined;
   try {
     ms.apply({ apiVersion: "v1", kind: "Node", metadata: { name: "edge-1" } });
-    const cert = await sh("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-keyout",
-      `${dir}/tls.key`,
-      "-out",
-      `${dir}/tls.crt`,
-    ]);
-    equal(cert.code, 0, cert.stderr);
+    const pki = await TestPki.create(dir);
+    const tls = await pki.selfSigned("127.0.0.1", { key: "rsa", days: 1, san: ["IP:127.0.0.1"] });
     await Deno.writeTextFile(
       `${dir}/cfg.yaml`,
       stringify({ kubeAPIConfig: { metaServer: { server: ms.url } } }),
@@ -101,9 +86,9 @@ Deno.test("edgemesh admission strips the unreachable NoExecute taint of a node i
         "--listen",
         `127.0.0.1:${port}`,
         "--tls-cert",
-        `${dir}/tls.crt`,
+        tls.certFile,
         "--tls-key",
-        `${dir}/tls.key`,
+        tls.keyFile,
         "--config",
         `${dir}/cfg.yaml`,
       ],
@@ -114,7 +99,7 @@ Deno.test("edgemesh admission strips the unreachable NoExecute taint of a node i
       sh("curl", [
         "-s",
         "--cacert",
-        `${dir}/tls.crt`,
+        tls.certFile,
         "-H",
         "content-type: application/json",
         "--data-binary",

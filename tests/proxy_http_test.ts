@@ -4,6 +4,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { putDestinationRule, putService } from "./support/cluster_fixture.ts";
 import { httpNamed, run } from "./support/backends.ts";
 import { startProxy } from "./support/proxy_harness.ts";
+import { TestPki } from "./support/pki.ts";
 import { waitFor } from "./support/wait.ts";
 
 const HTTP_PORTS = [{ name: "http", port: 80, protocol: "TCP" as const }];
@@ -188,28 +189,13 @@ Deno.test("a WebSocket echo passes through, spliced at L4 and after a parsed hea
 Deno.test("HTTPS passes through untouched (curl -k), with an optional hash on SNI", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    await run("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      `${dir}/key.pem`,
-      "-out",
-      `${dir}/cert.pem`,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=web.test",
-      "-addext",
-      "subjectAltName=DNS:web.test,DNS:*.web.test",
-    ]);
+    const cert = await (await TestPki.create(dir)).selfSigned("web.test", {
+      days: 1,
+      san: ["DNS:web.test", "DNS:*.web.test"],
+    });
     const tls = {
-      cert: await Deno.readTextFile(`${dir}/cert.pem`),
-      key: await Deno.readTextFile(`${dir}/key.pem`),
+      cert: await Deno.readTextFile(cert.certFile),
+      key: await Deno.readTextFile(cert.keyFile),
     };
     const bs = ["a", "b", "c"].map((n) => httpNamed(n, tls));
     await using h = await startProxy();
@@ -227,7 +213,7 @@ Deno.test("HTTPS passes through untouched (curl -k), with an optional hash on SN
       // The certificate the client sees is the backend's own (no termination).
       const verified = await curl([
         "--cacert",
-        `${dir}/cert.pem`,
+        cert.certFile,
         "--connect-to",
         `web.test:443:127.0.0.1:${port}`,
         "https://web.test/",

@@ -3,86 +3,26 @@ import { X509Certificate } from "node:crypto";
 import { ClusterStore } from "../kube/mod.ts";
 import type { CredentialError } from "./errors.ts";
 import { CredentialStore, verifyClientChain } from "./tls_credentials.ts";
+import { TestPki } from "../../tests/support/pki.ts";
 
-async function openssl(args: string[]): Promise<void> {
-  const out = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" }).output();
-  if (out.code !== 0) {
-    throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
-}
-
-/** A CA, a leaf it signed, and an unrelated self-signed certificate, made with openssl. */
-async function pki(dir: string) {
-  await openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "2",
-    "-keyout",
-    `${dir}/ca.key`,
-    "-out",
-    `${dir}/ca.crt`,
-    "-subj",
-    "/CN=test-ca",
-  ]);
-  await openssl([
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    `${dir}/leaf.key`,
-    "-out",
-    `${dir}/leaf.csr`,
-    "-subj",
-    "/CN=client",
-  ]);
-  await openssl([
-    "x509",
-    "-req",
-    "-in",
-    `${dir}/leaf.csr`,
-    "-CA",
-    `${dir}/ca.crt`,
-    "-CAkey",
-    `${dir}/ca.key`,
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-out",
-    `${dir}/leaf.crt`,
-  ]);
-  await openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "2",
-    "-keyout",
-    `${dir}/other.key`,
-    "-out",
-    `${dir}/other.crt`,
-    "-subj",
-    "/CN=other",
-  ]);
-  const read = (n: string) => Deno.readTextFile(`${dir}/${n}`);
+/** A CA, a leaf it signed, and an unrelated self-signed certificate, as PEM text. */
+async function pki(t: TestPki) {
+  const ca = await t.ca("test-ca", 2);
+  const leaf = await t.node(ca, "client", { subject: "/CN=client", days: 2, key: "rsa" });
+  const other = await t.selfSigned("other", { key: "rsa", days: 2, san: [] });
+  const read = (f: string) => Deno.readTextFile(f);
   return {
-    ca: await read("ca.crt"),
-    leaf: await read("leaf.crt"),
-    leafKey: await read("leaf.key"),
-    other: await read("other.crt"),
+    ca: await read(ca.certFile),
+    leaf: await read(leaf.certFile),
+    leafKey: await read(leaf.keyFile),
+    other: await read(other.certFile),
   };
 }
 
 Deno.test("verifyClientChain() accepts CA-signed and pinned certificates, refuses others and expired ones", async () => {
-  const dir = await Deno.makeTempDir();
+  const t = await TestPki.create();
   try {
-    const p = await pki(dir);
+    const p = await pki(t);
     const ca = new X509Certificate(p.ca);
     const leaf = new X509Certificate(p.leaf);
     const other = new X509Certificate(p.other);
@@ -100,14 +40,14 @@ Deno.test("verifyClientChain() accepts CA-signed and pinned certificates, refuse
       ),
     );
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    await t.close();
   }
 });
 
 Deno.test("CredentialStore builds contexts from Secrets, explains bad ones, and rebuilds on change", async () => {
-  const dir = await Deno.makeTempDir();
+  const t = await TestPki.create();
   try {
-    const p = await pki(dir);
+    const p = await pki(t);
     const store = new ClusterStore();
     const creds = new CredentialStore(store);
     const simple = { mode: "SIMPLE" as const, credential: "ns/s" };
@@ -138,6 +78,6 @@ Deno.test("CredentialStore builds contexts from Secrets, explains bad ones, and 
     });
     assert((creds.get(simple) as CredentialError).message.includes("does not parse"));
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    await t.close();
   }
 });

@@ -9,6 +9,7 @@ import { Registry } from "../metrics/mod.ts";
 import { AdmissionReviewer, type AdmissionReviewOut, type JsonPatchOp } from "./admission.ts";
 import { admissionHandler, serveAdmission } from "./admission_server.ts";
 import { AdmissionConfigError } from "./errors.ts";
+import { TestPki } from "../../tests/support/pki.ts";
 
 const fixture = (name: string) =>
   JSON.parse(Deno.readTextFileSync(new URL(`./testdata/${name}`, import.meta.url)));
@@ -325,62 +326,23 @@ Deno.test("admissionHandler answers a body that is not JSON with an allowed revi
 });
 
 Deno.test("serveAdmission serves reviews over HTTPS", async () => {
-  const dir = await Deno.makeTempDir({ prefix: `admission-${Deno.pid}-` });
+  const pki = await TestPki.create();
   const ctl = new AbortController();
   try {
-    const run = async (...args: string[]) => {
-      const out = await new Deno.Command("openssl", {
-        args,
-        stdout: "null",
-        stderr: "piped",
-        cwd: dir,
-      }).output();
-      assert(out.success, `openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
-    };
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    await run(
-      "req",
-      "-x509",
-      ...ec,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=test-ca",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-    );
-    await run("req", ...ec, "-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "leaf.csr");
-    await Deno.writeTextFile(
-      `${dir}/ext.cnf`,
-      "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    );
-    await run(
-      "x509",
-      "-req",
-      "-in",
-      "leaf.csr",
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-days",
-      "1",
-      "-extfile",
-      "ext.cnf",
-      "-out",
-      "cert.pem",
-    );
-    const ca = await Deno.readTextFile(`${dir}/ca.pem`);
-    const cert = await Deno.readTextFile(`${dir}/cert.pem`);
+    const caCert = await pki.ca("test-ca", 1);
+    const leaf = await pki.node(caCert, "127.0.0.1", {
+      subject: "/CN=127.0.0.1",
+      ips: ["127.0.0.1"],
+      days: 1,
+    });
+    const ca = await Deno.readTextFile(caCert.certFile);
+    const cert = await Deno.readTextFile(leaf.certFile);
     const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
     const server = serveAdmission(reviewer(), {
       hostname: "127.0.0.1",
       port: 0,
       cert,
-      key: await Deno.readTextFile(`${dir}/key.pem`),
+      key: await Deno.readTextFile(leaf.keyFile),
       signal: ctl.signal,
       onListen: resolve,
     });
@@ -404,7 +366,7 @@ Deno.test("serveAdmission serves reviews over HTTPS", async () => {
     }
   } finally {
     ctl.abort();
-    await Deno.remove(dir, { recursive: true });
+    await pki.close();
   }
 });
 

@@ -17,7 +17,7 @@ import {
 import { ClaimDirectory } from "./directory.ts";
 import { ClaimError, IdentityError } from "./errors.ts";
 import { PinStore } from "./identity.ts";
-import { TestPki } from "./test_certs.ts";
+import { TestPki } from "../../tests/support/pki.ts";
 
 const DAY = 86_400_000;
 

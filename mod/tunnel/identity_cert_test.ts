@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, notEqual, ok as assert } from "node:assert/strict";
-import { TestPki } from "./test_certs.ts";
+import { TestPki } from "../../tests/support/pki.ts";
 import { agentGroup, readN, sees, tcpEcho, waitFor } from "./test_util.ts";
 
 const NODES = new Set(["a", "b", "c", "d"]);

@@ -14,6 +14,7 @@ import { ClusterStore, type KubeObject, StoreCatalog } from "../../mod/kube/mod.
 import { type Logger, memoryLogger } from "../../mod/log/mod.ts";
 import { Registry } from "../../mod/metrics/mod.ts";
 import { type GatewayOptions, GatewayService, type PickerFactory } from "../../mod/gateway/mod.ts";
+import { TestPki } from "../support/pki.ts";
 
 export const NS = `gw-test-${Deno.pid}`;
 export const NODE = `gw-node-${Deno.pid}`;
@@ -334,41 +335,19 @@ export async function waitFor(
   throw new Error(`timed out after ${ms} ms waiting for ${what}`);
 }
 
-/** A self-signed certificate made by `openssl req -x509` in a temp dir. */
+/** A self-signed certificate (RSA, SANs `DNS:<cn>` and `IP:127.0.0.1`) in `dir`. */
 export async function makeCert(
   dir: string,
   name: string,
   cn: string,
 ): Promise<{ crt: string; key: string; crtPath: string; keyPath: string }> {
-  const crtPath = `${dir}/${name}.crt`;
-  const keyPath = `${dir}/${name}.key`;
-  const out = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "2",
-      "-keyout",
-      keyPath,
-      "-out",
-      crtPath,
-      "-subj",
-      `/CN=${cn}`,
-      "-addext",
-      `subjectAltName=DNS:${cn},IP:127.0.0.1`,
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (out.code !== 0) throw new Error(`openssl failed: ${new TextDecoder().decode(out.stderr)}`);
+  const pki = await TestPki.create(`${dir}/${name}`);
+  const { certFile, keyFile } = await pki.selfSigned(cn, { key: "rsa", days: 2 });
   return {
-    crt: await Deno.readTextFile(crtPath),
-    key: await Deno.readTextFile(keyPath),
-    crtPath,
-    keyPath,
+    crt: await Deno.readTextFile(certFile),
+    key: await Deno.readTextFile(keyFile),
+    crtPath: certFile,
+    keyPath: keyFile,
   };
 }
 

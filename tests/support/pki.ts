@@ -1,6 +1,9 @@
-/** Test PKI: CAs and node certificates made with the `openssl` CLI in a temp dir. */
+/**
+ * Test PKI: CAs, certificates they sign and self-signed ones, made with the `openssl` CLI in a
+ * temp dir (the one place tests make certificates).
+ */
 
-import type { CertIdentity } from "./attest.ts";
+import type { CertIdentity } from "../../mod/tunnel/mod.ts";
 
 export type KeyKind = "ec" | "rsa" | "ed25519";
 
@@ -15,6 +18,8 @@ export interface NodeCertSpec {
   subject?: string;
   /** SAN DNS names. */
   dns?: string[];
+  /** SAN IP addresses. */
+  ips?: string[];
   /** Validity in days; negative gives an expired certificate (default 30). */
   days?: number;
   key?: KeyKind;
@@ -41,8 +46,10 @@ export class TestPki {
   #n = 0;
   private constructor(readonly dir: string) {}
 
-  static async create(): Promise<TestPki> {
-    return new TestPki(await Deno.makeTempDir({ prefix: `attest-${Deno.pid}-` }));
+  /** In `dir` (removed by close()), else in a new temp dir. */
+  static async create(dir?: string): Promise<TestPki> {
+    if (dir) await Deno.mkdir(dir, { recursive: true });
+    return new TestPki(dir ?? await Deno.makeTempDir({ prefix: `pki-${Deno.pid}-` }));
   }
 
   #path(name: string): string {
@@ -109,16 +116,45 @@ export class TestPki {
       "-out",
       certFile,
     ];
-    if (spec.dns?.length) {
+    const san = [
+      ...(spec.dns ?? []).map((d) => `DNS:${d}`),
+      ...(spec.ips ?? []).map((i) => `IP:${i}`),
+    ];
+    if (san.length) {
       const ext = this.#path(`${node}.ext`);
-      await Deno.writeTextFile(
-        ext,
-        `subjectAltName=${spec.dns.map((d) => `DNS:${d}`).join(",")}\n`,
-      );
+      await Deno.writeTextFile(ext, `subjectAltName=${san.join(",")}\n`);
       args.push("-extfile", ext);
     }
     await openssl(args);
     return { certFile, keyFile, caFile: ca.certFile };
+  }
+
+  /**
+   * A self-signed certificate with subject CN `cn` and, by default, SANs `DNS:<cn>` and
+   * `IP:127.0.0.1` (what a TLS client on loopback checks).
+   */
+  async selfSigned(
+    cn: string,
+    o: { key?: KeyKind; days?: number; san?: string[] } = {},
+  ): Promise<{ certFile: string; keyFile: string }> {
+    const keyFile = await this.key(o.key ?? "ec");
+    const certFile = this.#path(`${cn}.crt`);
+    const san = o.san ?? [`DNS:${cn}`, "IP:127.0.0.1"];
+    await openssl([
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      keyFile,
+      "-subj",
+      `/CN=${cn}`,
+      "-days",
+      String(o.days ?? 2),
+      ...(san.length ? ["-addext", `subjectAltName=${san.join(",")}`] : []),
+      "-out",
+      certFile,
+    ]);
+    return { certFile, keyFile };
   }
 
   async close(): Promise<void> {
