@@ -11,6 +11,7 @@
  * The same chains exist in ip6tables for IPv6 ClusterIPs when an IPv6 listen address is set.
  */
 
+import { execRunner, type RunResult } from "../hostnet/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { IptablesError } from "./errors.ts";
 
@@ -28,11 +29,8 @@ const JUMPS: readonly { table: "nat" | "filter"; chain: string; target: string }
 ];
 const JUMP_COMMENT = "edgemesh service portals";
 
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+/** What a command printed and how it ended (hostnet's runner result). */
+export type CommandResult = RunResult;
 
 /** Runs a command; injectable so tests can run it inside a network namespace. */
 export interface CommandRunner {
@@ -42,23 +40,10 @@ export interface CommandRunner {
 /** Runs commands directly, or prefixed (e.g. `["ip", "netns", "exec", "ns1"]`). */
 export function commandRunner(prefix: readonly string[] = []): CommandRunner {
   return {
-    async run(cmd, args, stdin) {
-      const argv = [...prefix, cmd, ...args];
-      const child = new Deno.Command(argv[0], {
-        args: argv.slice(1),
-        stdin: stdin === undefined ? "null" : "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      if (stdin !== undefined) {
-        const w = child.stdin.getWriter();
-        await w.write(new TextEncoder().encode(stdin));
-        await w.close();
-      }
-      const out = await child.output();
-      const dec = new TextDecoder();
-      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-    },
+    run: (cmd, args, stdin) =>
+      prefix.length
+        ? execRunner(prefix[0], [...prefix.slice(1), cmd, ...args], stdin)
+        : execRunner(cmd, args, stdin),
   };
 }
 
